@@ -1,0 +1,214 @@
+// The Raft driver: the only place where the pure core meets time, disks and the network. One loop handles
+// each Ready strictly in the order the core requires: install a received snapshot, persist hard state and
+// entries (one fdatasync for the whole batch: every proposal that arrived while the previous batch was being
+// written shares it), send messages, apply committed entries, advance. Snapshots are taken here, every
+// `snapshotCount` applied entries.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { AppliedCommand, StateMachine } from '../kv/state-machine';
+import { Raft } from './core/raft';
+import { StateRole, type Message, type NodeId, type ReadState, type Ready, type Snapshot } from './core/types';
+import type { Snapshotter } from './snapshot/snapshotter';
+import type { Wal } from './wal/wal';
+
+export interface RaftNodeOptions {
+  raft: Raft;
+  wal: Wal;
+  snapshotter: Snapshotter;
+  stateMachine: StateMachine;
+  /** Hands messages to the peer transport (never blocks). */
+  send: (msgs: Message[]) => void;
+  logger: Logger;
+  tickMs: number;
+  snapshotCount: number;
+  snapshotCatchupEntries: number;
+  /** Index of the newest snapshot on disk at start. */
+  snapshotIndex: number;
+}
+
+export interface RaftNodeEvents {
+  applied: [index: number, results: Map<number, AppliedCommand>];
+  readState: [rs: ReadState];
+  leaderChange: [leader: NodeId, term: number];
+  fatal: [err: Error];
+}
+
+export class RaftNode extends EventEmitter<RaftNodeEvents> {
+  readonly raft: Raft;
+  private readonly opts: RaftNodeOptions;
+  private readonly log: Logger;
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private scheduled = false;
+  private stopped = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private snapshotIndex: number;
+  private lastLeader: NodeId = '';
+  private lastTerm = 0;
+  private failure?: Error;
+
+  constructor(opts: RaftNodeOptions) {
+    super();
+    this.opts = opts;
+    this.raft = opts.raft;
+    this.log = opts.logger;
+    this.snapshotIndex = opts.snapshotIndex;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, this.opts.tickMs);
+    this.schedule();
+  }
+
+  /** The error that stopped the member (a failed write to the WAL or the backend), if any. */
+  get fatalError(): Error | undefined {
+    return this.failure;
+  }
+
+  get applied(): number {
+    return this.raft.log.applied;
+  }
+
+  get snapshotIdx(): number {
+    return this.snapshotIndex;
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.raft.step(m);
+    this.schedule();
+  }
+
+  propose(data: Uint8Array): boolean {
+    if (this.stopped) return false;
+    const ok = this.raft.propose(data);
+    this.schedule();
+    return ok;
+  }
+
+  readIndex(context: Uint8Array): boolean {
+    if (this.stopped) return false;
+    const ok = this.raft.readIndex(context);
+    this.schedule();
+    return ok;
+  }
+
+  isLeader(): boolean {
+    return this.raft.role === StateRole.Leader;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.running || this.stopped) return;
+      this.running = true;
+      this.loopDone = this.processReadies()
+        .catch((err: Error) => this.fail(err))
+        .finally(() => {
+          this.running = false;
+          // Work that arrived during the last await is picked up now.
+          if (!this.stopped && this.raft.hasReady()) this.schedule();
+        });
+    });
+  }
+
+  private fail(err: Error): void {
+    // A write to the WAL or the backend failed: continuing could acknowledge writes that are not durable,
+    // so the member stops taking part (etcd panics here).
+    this.failure = err;
+    this.log.fatal({ err }, 'raft loop failed; this member stops');
+    this.stopTimers();
+    this.stopped = true;
+    this.emit('fatal', err);
+  }
+
+  private async processReadies(): Promise<void> {
+    while (!this.stopped && this.raft.hasReady()) {
+      const rd = this.raft.ready();
+      await this.handleReady(rd);
+      this.raft.advance(rd);
+      await this.maybeSnapshot();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState || rd.hardState) this.logRoleChanges();
+    const { wal, stateMachine } = this.opts;
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
+    if (rd.messages.length > 0) this.opts.send(rd.messages);
+    if (rd.committed.length > 0) {
+      const results = await stateMachine.apply(rd.committed);
+      this.emit('applied', rd.committed[rd.committed.length - 1].index, results);
+    }
+    for (const rs of rd.readStates) this.emit('readState', rs);
+  }
+
+  private async installSnapshot(s: Snapshot): Promise<void> {
+    const { wal, snapshotter, stateMachine } = this.opts;
+    // Order matters for a crash in the middle: the snapshot file first, then the WAL marker that voids the
+    // older log, then the state machine in one batch. On restart, a snapshot newer than the applied index
+    // is restored again, so a crash at any point leaves the old state or the new one.
+    await snapshotter.save(s);
+    await wal.saveSnapshotMarker({ index: s.meta.index, term: s.meta.term });
+    await stateMachine.restore(s);
+    this.snapshotIndex = s.meta.index;
+    this.log.info(
+      { index: s.meta.index, term: s.meta.term, bytes: s.data.length },
+      'installed snapshot from the leader',
+    );
+    this.emit('applied', s.meta.index, new Map());
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.raft.log.applied;
+    if (applied - this.snapshotIndex < this.opts.snapshotCount) return;
+    const term = this.raft.log.term(applied);
+    if (term === undefined) return;
+    const started = Date.now();
+    const data = await this.opts.stateMachine.snapshot();
+    const snap: Snapshot = { meta: { index: applied, term, voters: [...this.raft.votersList()] }, data };
+    await this.opts.snapshotter.save(snap);
+    const keepFrom = Math.max(1, applied - this.opts.snapshotCatchupEntries);
+    this.raft.compact(snap, keepFrom);
+    await this.opts.wal.releaseTo(keepFrom);
+    await this.opts.snapshotter.purge();
+    this.snapshotIndex = applied;
+    this.log.info(
+      { index: applied, term, bytes: data.length, keepFrom, ms: Date.now() - started },
+      'snapshot taken',
+    );
+  }
+
+  private logRoleChanges(): void {
+    const { lead, term, role } = this.raft;
+    if (lead !== this.lastLeader || term !== this.lastTerm) {
+      if (lead !== this.lastLeader) {
+        this.log.info({ leader: lead || 'none', term, role }, lead ? 'leader changed' : 'leader lost');
+        this.emit('leaderChange', lead, term);
+      } else {
+        this.log.info({ term, role }, 'term changed');
+      }
+      this.lastLeader = lead;
+      this.lastTerm = term;
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Stops ticking and waits for the batch in progress to finish (so nothing is half-written). */
+  async stop(): Promise<void> {
+    this.stopTimers();
+    this.stopped = true;
+    await this.loopDone.catch(() => undefined);
+  }
+}

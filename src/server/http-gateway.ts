@@ -1,0 +1,153 @@
+// The client HTTP listener of a member: etcd's gRPC-gateway JSON routes (/v3/kv/..., /v3/maintenance/status)
+// plus /health and /version, on plain node:http. The JSON translation itself is in src/kv/gateway-json.ts.
+
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { GrpcCode, KvError, type HealthResponse, type KvService } from '../kv/api';
+import {
+  deleteRangeResponseToJson,
+  healthToJson,
+  parseDeleteRangeRequest,
+  parsePutRequest,
+  parseRangeRequest,
+  putResponseToJson,
+  rangeResponseToJson,
+  statusResponseToJson,
+} from '../kv/gateway-json';
+import { parseJson, readBody, sendError, sendJson, sendKvError } from './json';
+
+/** A route another module adds to the client listener (watch, leases, /metrics, ...). It gets the request
+ *  unread, so that it can stream; src/server/json.ts has helpers for JSON bodies and answers. */
+export interface ExtraRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Exact path, without query string. */
+  path: string;
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void>;
+}
+
+export interface ClientServerOptions {
+  logger?: Logger;
+  extraRoutes?: ExtraRoute[];
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+/** What etcd reports, so that etcd tooling that checks versions accepts us; `keel` is our own. */
+export const ETCD_SERVER_VERSION = '3.4.0-keel';
+export const ETCD_CLUSTER_VERSION = '3.4.0';
+
+let keelVersion: string | undefined;
+/** package.json is two levels up from both src/server and dist/server. */
+export function packageVersion(): string {
+  if (keelVersion === undefined) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+        version?: unknown;
+      };
+      keelVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown';
+    } catch {
+      keelVersion = 'unknown';
+    }
+  }
+  return keelVersion;
+}
+
+/** A POST route of the gateway: JSON body -> internal request -> service -> JSON answer. */
+function rpc<Req, Resp>(
+  parse: (body: unknown) => Req,
+  call: (req: Req) => Promise<Resp>,
+  toJson: (resp: Resp) => unknown,
+): Handler {
+  return async (req, res) => {
+    const request = parse(parseJson(await readBody(req)));
+    sendJson(res, 200, toJson(await call(request)));
+  };
+}
+
+export function createClientServer(svc: KvService, opts: ClientServerOptions = {}): http.Server {
+  const log = opts.logger ?? pino({ level: 'silent' });
+  // path -> method -> handler
+  const routes = new Map<string, Map<string, Handler>>();
+  const add = (method: string, p: string, h: Handler): void => {
+    let byMethod = routes.get(p);
+    if (byMethod === undefined) routes.set(p, (byMethod = new Map()));
+    if (byMethod.has(method)) throw new Error(`client server: route ${method} ${p} is defined twice`);
+    byMethod.set(method, h);
+  };
+
+  add('POST', '/v3/kv/range', rpc(parseRangeRequest, (r) => svc.range(r), rangeResponseToJson));
+  add('POST', '/v3/kv/put', rpc(parsePutRequest, (r) => svc.put(r), putResponseToJson));
+  add('POST', '/v3/kv/deleterange', rpc(parseDeleteRangeRequest, (r) => svc.deleteRange(r), deleteRangeResponseToJson));
+  add(
+    'POST',
+    '/v3/maintenance/status',
+    rpc(
+      (body) => {
+        // StatusRequest has no fields, but a body that is not JSON is still the client's error.
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new KvError(GrpcCode.InvalidArgument, 'body: expected a JSON object');
+        }
+        return undefined;
+      },
+      () => svc.status(),
+      statusResponseToJson,
+    ),
+  );
+  add('GET', '/health', async (_req, res) => {
+    let health: HealthResponse;
+    try {
+      health = await svc.health();
+    } catch (err) {
+      health = { health: false, reason: (err as Error).message };
+    }
+    sendJson(res, health.health ? 200 : 503, healthToJson(health));
+  });
+  add('GET', '/version', (_req, res) => {
+    sendJson(res, 200, { etcdserver: ETCD_SERVER_VERSION, etcdcluster: ETCD_CLUSTER_VERSION, keel: packageVersion() });
+  });
+  for (const r of opts.extraRoutes ?? []) add(r.method, r.path, (req, res) => r.handle(req, res));
+
+  const server = http.createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const byMethod = routes.get(pathname);
+    if (byMethod === undefined) {
+      req.resume();
+      sendError(res, 404, GrpcCode.NotFound, 'Not Found');
+      return;
+    }
+    const handler = byMethod.get(method);
+    if (handler === undefined) {
+      req.resume();
+      res.setHeader('Allow', [...byMethod.keys()].join(', '));
+      sendError(res, 405, GrpcCode.Unimplemented, 'Method Not Allowed');
+      return;
+    }
+    const fail = (err: unknown): void => {
+      if (err instanceof KvError) {
+        log.debug({ method, path: pathname, code: err.code, err: err.message }, 'request failed');
+      } else {
+        log.error({ method, path: pathname, err }, 'request failed with an unexpected error');
+      }
+      if (res.headersSent) {
+        // Too late for an error answer (a streaming route failed midway): cut the connection so the client
+        // sees a failure rather than a truncated success.
+        res.destroy();
+        return;
+      }
+      if (err instanceof KvError) sendKvError(res, err);
+      else sendError(res, 500, GrpcCode.Unknown, err instanceof Error ? err.message : String(err));
+    };
+    try {
+      const done = handler(req, res);
+      if (done instanceof Promise) done.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  return server;
+}

@@ -1,0 +1,76 @@
+// The settings of one member, as `keel node` gives them (flags in DESIGN.md). Defaults are etcd's.
+
+export interface InitialMember {
+  name: string;
+  peerUrl: string;
+}
+
+export interface MemberOptions {
+  name: string;
+  dataDir: string;
+  /** One URL (http://host:port) for clients: HTTP JSON, /health, /metrics. */
+  listenClientUrl: string;
+  /** One URL (http://host:port) for Raft peers. */
+  listenPeerUrl: string;
+  /** Every voting member of a new cluster, this one included (`n1=http://..,n2=http://..`). */
+  initialCluster: InitialMember[];
+  /** Mixed into the member and cluster ids, so that two clusters with the same URLs differ. */
+  initialClusterToken: string;
+  /** Entries applied between two snapshots. Default 10000. */
+  snapshotCount: number;
+  /** Log entries kept behind a snapshot for slow followers. Default 5000. */
+  snapshotCatchupEntries: number;
+  /** Milliseconds per Raft tick (etcd's --heartbeat-interval). Default 100. */
+  heartbeatIntervalMs: number;
+  /** Milliseconds before a follower campaigns (etcd's --election-timeout). Default 1000 (10 ticks). */
+  electionTimeoutMs: number;
+  /** pino level. Default 'info'. */
+  logLevel: string;
+}
+
+export const DEFAULT_MEMBER_OPTIONS = {
+  initialClusterToken: 'keel-cluster',
+  snapshotCount: 10000,
+  snapshotCatchupEntries: 5000,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  logLevel: 'info',
+} as const;
+
+/** Parses `n1=http://127.0.0.1:2380,n2=...`; throws an Error that names what is wrong. */
+export function parseInitialCluster(spec: string): InitialMember[] {
+  const members: InitialMember[] = [];
+  const names = new Set<string>();
+  const urls = new Set<string>();
+  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) {
+      throw new Error(`--initial-cluster: "${part}" is not NAME=PEER-URL`);
+    }
+    const name = part.slice(0, eq);
+    const peerUrl = normalizeUrl(part.slice(eq + 1), '--initial-cluster');
+    if (names.has(name)) throw new Error(`--initial-cluster: member name "${name}" appears twice`);
+    if (urls.has(peerUrl)) throw new Error(`--initial-cluster: peer URL ${peerUrl} appears twice`);
+    names.add(name);
+    urls.add(peerUrl);
+    members.push({ name, peerUrl });
+  }
+  if (members.length === 0) throw new Error('--initial-cluster: no members given');
+  return members;
+}
+
+/** Checks that a URL is http://host:port and returns it without a trailing slash. */
+export function normalizeUrl(raw: string, flag: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${flag}: "${raw}" is not a URL (expected http://HOST:PORT)`);
+  }
+  if (u.protocol !== 'http:') {
+    throw new Error(`${flag}: "${raw}" must use http:// (TLS is not supported yet)`);
+  }
+  if (u.port === '') throw new Error(`${flag}: "${raw}" has no port`);
+  if (u.pathname !== '/' && u.pathname !== '') throw new Error(`${flag}: "${raw}" must not have a path`);
+  return `http://${u.host}`;
+}
