@@ -8,9 +8,17 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AppliedCommand, StateMachine } from '../kv/state-machine';
 import { Raft } from './core/raft';
-import { StateRole, type Message, type NodeId, type ReadState, type Ready, type Snapshot } from './core/types';
+import { MessageType, StateRole, type Message, type NodeId, type ReadState, type Ready, type Snapshot } from './core/types';
 import type { Snapshotter } from './snapshot/snapshotter';
 import type { Wal } from './wal/wal';
+
+/** Messages only a leader sends, which promise nothing about this member's own disk. */
+const SEND_BEFORE_PERSIST = new Set<MessageType>([
+  MessageType.App,
+  MessageType.Heartbeat,
+  MessageType.Snap,
+  MessageType.ReadIndexResp,
+]);
 
 export interface RaftNodeOptions {
   raft: Raft;
@@ -140,9 +148,16 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState || rd.hardState) this.logRoleChanges();
     const { wal, stateMachine } = this.opts;
+    // A leader's appends and heartbeats may leave before its own fsync (Raft thesis §10.2.1): every commit
+    // index they carry counts only entries of earlier batches, which this sequential loop has already made
+    // durable here. Answers (votes, append acknowledgements) wait for the fsync: they promise durability.
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (SEND_BEFORE_PERSIST.has(m.type) ? early : late).push(m);
+    if (early.length > 0) this.opts.send(early);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
-    if (rd.messages.length > 0) this.opts.send(rd.messages);
+    if (late.length > 0) this.opts.send(late);
     if (rd.committed.length > 0) {
       const results = await stateMachine.apply(rd.committed);
       this.emit('applied', rd.committed[rd.committed.length - 1].index, results);

@@ -172,7 +172,7 @@ class KeelMember implements KvService, Member {
     else await writeIdentity(opts.dataDir, this.identity);
     const identity = found ?? this.identity;
 
-    const sm = await KvStore.open(path.join(opts.dataDir, 'db'), this.log);
+    const sm = await openStore(path.join(opts.dataDir, 'db'), this.log);
     this.sm = sm;
     const snapshotter = new Snapshotter(path.join(opts.dataDir, 'snap'), this.log);
     const snapshot = await snapshotter.loadNewest();
@@ -448,15 +448,28 @@ class KeelMember implements KvService, Member {
     if (this.closed) return;
     this.closed = true;
     if (this.readRetryTimer) clearInterval(this.readRetryTimer);
-    this.clientServer?.closeAllConnections?.();
-    await Promise.all([closeServer(this.clientServer), closeServer(this.peerServer)]);
+    // Stop the loop first (the batch in progress completes), then the peer streams (a server does not close
+    // while upgraded sockets are open), then the listeners.
     await this.node?.stop();
     await this.transport?.close();
+    await Promise.all([closeServer(this.clientServer), closeServer(this.peerServer)]);
     for (const w of this.pendingWrites.values()) w.reject(Errors.stopped());
     this.pendingWrites.clear();
     await this.wal?.close();
     await this.sm?.close();
     this.log.info('member stopped');
+  }
+}
+
+async function openStore(dir: string, log: Logger): Promise<KvStore> {
+  try {
+    return await KvStore.open(dir, log);
+  } catch (err) {
+    const cause = (err as { cause?: Error }).cause;
+    if (cause && /lock/i.test(cause.message)) {
+      throw new Error(`data dir ${path.dirname(dir)} is in use by another process (${cause.message})`);
+    }
+    throw new Error(`cannot open the backend at ${dir}: ${(err as Error).message}${cause ? `: ${cause.message}` : ''}`);
   }
 }
 
