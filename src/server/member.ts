@@ -434,13 +434,16 @@ class KeelMember implements KvService, Member {
   }
 
   private requireNode(): RaftNode {
-    if (!this.node || this.closed) throw Errors.stopped();
+    if (this.closed) throw Errors.stopped();
+    // The client port is bound before the storage is opened (so a busy port fails fast): say so.
+    if (!this.node) throw new KvError(14, 'etcdserver: member is starting (opening its data dir)');
     if (this.node.fatalError) throw new KvError(13, `etcdserver: ${this.node.fatalError.message}`);
     return this.node;
   }
 
   private requireSm(): StateMachine {
-    if (!this.sm || this.closed) throw Errors.stopped();
+    if (this.closed) throw Errors.stopped();
+    if (!this.sm) throw new KvError(14, 'etcdserver: member is starting (opening its data dir)');
     return this.sm;
   }
 
