@@ -44,11 +44,14 @@ interface PendingWrite {
 }
 
 interface ReadRound {
-  context: Uint8Array;
-  key: string;
+  /** Every context this round was sent under: a retry adds one, and an answer to any of them serves it. */
+  keys: Set<string>;
   waiters: Array<() => void>;
   sentAt: number;
 }
+
+/** A ReadIndex round unanswered for this long is sent again (etcd's readIndexRetryTime). */
+const READ_RETRY_MS = 500;
 
 export interface Member {
   readonly clientUrl: string;
@@ -245,7 +248,7 @@ class KeelMember implements KvService, Member {
       this.releaseAppliedWaiters(index);
     });
     node.on('readState', (rs) => this.onReadState(rs));
-    node.on('leaderChange', () => this.retryReadRound());
+    node.on('leaderChange', () => this.retryReadRound(true));
     node.on('fatal', (err) => {
       for (const w of this.pendingWrites.values()) w.reject(new KvError(13, `etcdserver: ${err.message}`));
       this.pendingWrites.clear();
@@ -253,7 +256,7 @@ class KeelMember implements KvService, Member {
     this.node = node;
     node.start();
     // A read round whose answer was lost (leader change, dropped message) is sent again.
-    this.readRetryTimer = setInterval(() => this.retryReadRound(), Math.max(200, opts.electionTimeoutMs / 2));
+    this.readRetryTimer = setInterval(() => this.retryReadRound(), READ_RETRY_MS / 2);
   }
 
   // ---- writes -------------------------------------------------------------------------------------------
@@ -340,36 +343,33 @@ class KeelMember implements KvService, Member {
   }
 
   private startReadRound(): void {
-    const node = this.node;
-    if (!node || this.nextReadWaiters.length === 0) return;
-    const ctx = Buffer.from(`${this.memberId}/${++this.readSeq}`);
-    const round: ReadRound = {
-      context: ctx,
-      key: ctx.toString('latin1'),
-      waiters: this.nextReadWaiters,
-      sentAt: Date.now(),
-    };
+    if (!this.node || this.nextReadWaiters.length === 0) return;
+    this.readRound = { keys: new Set(), waiters: this.nextReadWaiters, sentAt: 0 };
     this.nextReadWaiters = [];
-    this.readRound = round;
-    node.readIndex(ctx);
+    this.sendReadRound(this.readRound);
   }
 
-  private retryReadRound(): void {
+  private sendReadRound(round: ReadRound): void {
+    const ctx = Buffer.from(`${this.memberId}/${++this.readSeq}`);
+    round.keys.add(ctx.toString('latin1'));
+    round.sentAt = Date.now();
+    this.node?.readIndex(ctx);
+  }
+
+  private retryReadRound(force = false): void {
     const round = this.readRound;
     if (!round) {
       if (this.nextReadWaiters.length > 0) this.startReadRound();
       return;
     }
-    if (Date.now() - round.sentAt < this.opts.heartbeatIntervalMs * 3) return;
-    // Merge the lost round's readers into the next one and ask again under a new context.
-    this.nextReadWaiters = round.waiters.concat(this.nextReadWaiters);
-    this.readRound = undefined;
-    this.startReadRound();
+    // The request or its answer may have been lost (leader change, dropped message): ask again under a new
+    // context, still accepting an answer to the old ones, so a slow leader cannot starve the round.
+    if (force || Date.now() - round.sentAt >= READ_RETRY_MS) this.sendReadRound(round);
   }
 
   private onReadState(rs: ReadState): void {
     const round = this.readRound;
-    if (!round || Buffer.from(rs.context).toString('latin1') !== round.key) return;
+    if (!round || !round.keys.has(Buffer.from(rs.context).toString('latin1'))) return;
     this.readRound = undefined;
     const done = (): void => {
       for (const w of round.waiters) w();
