@@ -13,7 +13,7 @@ import {
   type ClusterMember,
 } from '../../src/cli/cluster-file';
 import { planMembers } from '../../src/cli/cluster-commands';
-import { keel } from './helpers';
+import { keel } from './fixtures/helpers';
 
 function tempDir(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-cf-'));

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { pidExists } from '../../src/cli/procs';
-import { freePortRange, unusedPort } from './helpers';
+import { freePortRange, unusedPort } from './fixtures/helpers';
 
 const ROOT = path.resolve(__dirname, '../..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');

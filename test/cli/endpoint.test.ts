@@ -2,7 +2,7 @@
 
 import t from 'tap';
 import { humanBytes, renderTable } from '../../src/cli/format';
-import { fakeMember, keel, MemoryKv, unusedPort } from './helpers';
+import { fakeMember, keel, MemoryKv, unusedPort } from './fixtures/helpers';
 
 const LEADER = '00000000000000ff';
 const FOLLOWER = '00000000000000fe';

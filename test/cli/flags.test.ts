@@ -9,7 +9,7 @@ import { buildMemberOptions, type NodeFlags } from '../../src/cli/node-command';
 import { evenSizeWarning, planMembers, validateBasePort, validateNodes } from '../../src/cli/cluster-commands';
 import { UsageError } from '../../src/cli/errors';
 import { parseEndpoints } from '../../src/cli/context';
-import { keel } from './helpers';
+import { keel } from './fixtures/helpers';
 
 const HINT = "Run 'keel --help' (or 'keel COMMAND --help') for usage.\n";
 

@@ -2,7 +2,7 @@
 // what they print (etcdctl's simple format, and the gateway's JSON with --json).
 
 import t from 'tap';
-import { fakeMember, keel, MemoryKv, unusedPort } from './helpers';
+import { fakeMember, keel, MemoryKv, unusedPort } from './fixtures/helpers';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const ID = '00000000000000ff';

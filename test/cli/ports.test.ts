@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { checkPort, isMemberProcess, pidExists, processArgs, stopProcesses } from '../../src/cli/procs';
 import { writeClusterFile } from '../../src/cli/cluster-file';
 import { planMembers } from '../../src/cli/cluster-commands';
-import { freePortRange, keel, occupy } from './helpers';
+import { freePortRange, keel, occupy } from './fixtures/helpers';
 
 function tempDir(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-ports-'));
