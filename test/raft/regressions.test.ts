@@ -3,6 +3,7 @@
 import t from 'tap';
 import { EntryType, MessageType } from '../../src/raft/core/types';
 import { ProgressState } from '../../src/raft/core/progress';
+import { Raft } from '../../src/raft/core/raft';
 import { Cluster } from './fixtures/sim/cluster';
 
 t.test('a follower in Replicate whose whole in-flight window was lost catches up on the next heartbeat', (t) => {
@@ -75,5 +76,25 @@ t.test('a vote request that is refused does not restart the election timer (Figu
     more++;
   }
   t.equal(electionTick - 1 + more, timeout, 'member 1 campaigns when its original timeout elapses');
+  t.end();
+});
+
+t.test('an acknowledgement of entries replaced before they were persisted is never sent', (t) => {
+  // Found in review of the simulation's notes: a follower accepts entries 2..3 from the leader of term 1, and
+  // before the driver takes the next Ready, the leader of term 2 replaces them. The term-1 acknowledgement of
+  // index 3 was still queued; sent after the next fsync, it would let the deposed leader (which has not yet
+  // heard of term 2) count a replica that never held entries 2..3 on disk, and commit them.
+  const f = new Raft({ id: 'b', peers: ['a', 'b', 'c'], seed: 1, preVote: false, checkQuorum: false });
+  const entry = (term: number, index: number) => ({ term, index, type: EntryType.Normal, data: new Uint8Array([index]) });
+  f.step({ type: MessageType.App, from: 'a', to: 'b', term: 1, index: 0, logTerm: 0, entries: [entry(1, 1)], commit: 0 });
+  const first = f.ready();
+  f.advance(first);
+  f.step({ type: MessageType.App, from: 'a', to: 'b', term: 1, index: 1, logTerm: 1, entries: [entry(1, 2), entry(1, 3)], commit: 1 });
+  f.step({ type: MessageType.App, from: 'c', to: 'b', term: 2, index: 1, logTerm: 1, entries: [entry(2, 2)], commit: 1 });
+  const rd = f.ready();
+  t.same(rd.entries.map((e) => [e.index, e.term]), [[2, 2]], 'only the term-2 entry is persisted');
+  const stale = rd.messages.filter((m) => m.type === MessageType.AppResp && m.term < 2 && !m.reject && m.index >= 2);
+  t.same(stale, [], 'no term-1 acknowledgement of index 2 or 3 goes out');
+  t.ok(rd.messages.some((m) => m.type === MessageType.AppResp && m.term === 2 && m.index === 2), 'the term-2 one does');
   t.end();
 });

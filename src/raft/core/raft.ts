@@ -273,10 +273,13 @@ export class Raft {
       this.needBroadcast = false;
       this.bcastAppend();
     }
+    // Messages stamped with an older term are dropped (as the network may drop them): a term change since
+    // they were queued may have replaced the entries they acknowledge before those ever reached the disk.
+    const term = this.term;
     const rd: Ready = {
       entries: this.log.takeUnstable(),
       committed: [],
-      messages: this.msgs,
+      messages: this.msgs.filter((m) => m.term === 0 || m.term >= term),
       readStates: this.readStates,
       mustSync: false,
     };
