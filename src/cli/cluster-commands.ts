@@ -19,10 +19,11 @@ import { checkTimeout, type CliContext, type GlobalArgs, type RootArgs } from '.
 import { isLeader } from './endpoint-commands';
 import { UsageError } from './errors';
 import { errorMessage, renderTable } from './format';
+import { KEEL_MAIN, memberNodeArgs } from './member-args';
 import { checkPort, isMemberProcess, stopProcesses } from './procs';
 
 /** The compiled CLI that runs each member; the same path from src/cli and dist/cli. */
-export const MEMBER_MAIN = path.resolve(__dirname, '../../dist/cli/main.js');
+export const MEMBER_MAIN = KEEL_MAIN;
 
 export const MAX_NODES = 9;
 export const DEFAULT_NODES = 3;
@@ -263,7 +264,6 @@ async function startMembers(
   interrupted: () => NodeJS.Signals | undefined,
 ): Promise<number> {
   const startTimeoutMs = a.startTimeout;
-  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const children = new Map<string, ChildProcess>();
   const exits = new Map<string, string>();
   for (const m of toStart) {
@@ -272,21 +272,7 @@ async function startMembers(
     let child: ChildProcess;
     try {
       fs.writeSync(fd, `--- ${new Date().toISOString()} keel cluster up: starting ${m.name} ---\n`);
-      const args = [
-        MEMBER_MAIN,
-        'node',
-        '--name',
-        m.name,
-        '--data-dir',
-        m.dataDir,
-        '--listen-client-urls',
-        m.clientUrl,
-        '--listen-peer-urls',
-        m.peerUrl,
-        '--initial-cluster',
-        initialCluster,
-      ];
-      if (a.snapshotCount !== undefined) args.push('--snapshot-count', String(a.snapshotCount));
+      const args = memberNodeArgs(m, members, { 'snapshot-count': a.snapshotCount });
       // Its own process group, so that a Ctrl-C in the terminal reaches only this command, which stops
       // the members in order (and a detached cluster outlives it).
       child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], detached: true, cwd: dir });
