@@ -211,6 +211,11 @@ class KeelMember implements KvService, Member {
       storage,
       sm.appliedIndex(),
     );
+    if (snapshot) {
+      // The WAL drops whole segments only, so replay may bring back more than the retained tail: trim the
+      // in-memory log to what a running member keeps.
+      raft.compact(snapshot, Math.max(1, snapshot.meta.index - opts.snapshotCatchupEntries));
+    }
 
     const peers = new Map<NodeId, string>();
     for (const m of identity.initialCluster) if (m.id !== this.memberId) peers.set(m.id, m.peerUrl);

@@ -39,4 +39,11 @@ t.test('a stopped member catches up through a snapshot', async (t) => {
   t.equal(count, 25_000, 'the caught-up member serves all 25,000 keys from its own state');
   const sample = await c.client([c.members[lagger].clientUrl]).get('sc/024999', { serializable: true });
   t.equal(sample.kvs[0]?.value.toString(), 'v24999', 'with the right values');
+
+  // Restarted again, the member comes back from the snapshot it received (the WAL marker voids its old log).
+  await c.kill(lagger, 'SIGKILL');
+  c.startMember(lagger);
+  await c.waitForApplied(lagger, target, 30_000);
+  const again = await c.client([c.members[lagger].clientUrl]).get('sc/', { prefix: true, countOnly: true, serializable: true });
+  t.equal(again.count, 25_000, 'after another SIGKILL and restart it still serves all 25,000 keys');
 });
