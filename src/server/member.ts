@@ -293,7 +293,7 @@ class KeelMember implements KvService, Member {
       // retry cannot apply it twice. Once handed to a leader it is answered by apply, or times out.
       const attempt = (): void => {
         if (!this.pendingWrites.has(id)) return;
-        if (node.propose(data)) return;
+        if (this.leaderReachable(node) && node.propose(data)) return;
         if (Date.now() + this.opts.heartbeatIntervalMs < deadline) {
           retry = setTimeout(attempt, this.opts.heartbeatIntervalMs);
         }
@@ -314,6 +314,18 @@ class KeelMember implements KvService, Member {
     const r = await this.propose({ op: 'delete', key: req.key, rangeEnd: req.rangeEnd, prevKv: req.prevKv });
     if (r.op !== 'delete') throw new KvError(13, 'etcdserver: unexpected apply result');
     return { header: this.header(r.revision), deleted: r.deleted, prevKvs: r.prevKvs };
+  }
+
+  /**
+   * Whether a proposal can reach the leader: we lead, or our stream to the leader is up. A proposal forwarded
+   * into a dead stream is lost, and the client would wait for its timeout although a new leader may be
+   * elected within a second; held back here, it is retried (safely: it went nowhere) once one is known.
+   */
+  private leaderReachable(node: RaftNode): boolean {
+    const lead = node.raft.lead;
+    if (lead === NONE) return false;
+    if (lead === this.memberId) return true;
+    return this.transport?.isActive(lead) ?? false;
   }
 
   // ---- reads --------------------------------------------------------------------------------------------

@@ -18,15 +18,25 @@ t.test('leader killed with SIGKILL: no acknowledged write lost, killed member ca
 
   await c.kill(leader, 'SIGKILL');
   const killedAt = Date.now();
+  // A put sent at once to a follower, which still believes in the dead leader: it must wait for the new
+  // leader rather than vanish into the dead leader's stream.
+  const followers = c.members.map((m) => m.clientUrl).filter((_u, i) => i !== leader);
+  const during = c.client(followers, 10_000).put('fo/during', 'x').then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
   const newLeader = await c.waitForLeader(10_000, [leader]);
   const electionMs = Date.now() - killedAt;
+  t.equal(await during, undefined, 'the put sent right after the kill succeeded');
+  const duringMs = Date.now() - killedAt;
+  t.ok(duringMs < 5000, `a put sent right after the kill was acknowledged after ${duringMs} ms`);
   t.not(newLeader, leader, 'another member leads');
   t.ok(electionMs < 3000, `new leader elected in ${electionMs} ms (< 3000)`);
 
   const live = c.members.map((m) => m.clientUrl).filter((_u, i) => i !== leader);
   const reader = c.client(live);
   const all = await reader.get('fo/', { prefix: true });
-  t.equal(all.count, 1000, 'linearizable read after failover sees all 1000 keys');
+  t.equal(all.count, 1001, 'linearizable read after failover sees all 1000 keys and the one put during it');
   const missing = [];
   const byKey = new Map(all.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
   for (let i = 0; i < 1000; i++) {
@@ -42,5 +52,5 @@ t.test('leader killed with SIGKILL: no acknowledged write lost, killed member ca
   const st = await c.waitForApplied(leader, target, 20_000);
   t.ok(st.raftAppliedIndex >= target, `restarted member applied ${st.raftAppliedIndex} >= ${target}`);
   const local = await c.client([c.members[leader].clientUrl]).get('fo', { prefix: true, serializable: true, countOnly: true });
-  t.equal(local.count, 1200, 'restarted member serves all 1200 keys from its own state');
+  t.equal(local.count, 1201, 'restarted member serves all 1201 keys from its own state');
 });
