@@ -33,8 +33,7 @@ export { decodeProposal, encodeProposal, MalformedProposalError } from './propos
 const APPLIED_KEY = Buffer.from('\x00applied', 'latin1');
 const REVISION_KEY = Buffer.from('\x00revision', 'latin1');
 const USER_PREFIX = 0x01;
-/** Bounds of the user key space in LevelDB: [0x01, 0x02). */
-const USER_START = Buffer.from([USER_PREFIX]);
+/** The end of the user key space in LevelDB: user keys lie in [0x01, 0x02). */
 const USER_END = Buffer.from([USER_PREFIX + 1]);
 
 /** The revision of an empty store (etcd's). */
