@@ -128,6 +128,10 @@ export const Errors = {
   timeout: () => new KvError(GrpcCode.Unavailable, 'etcdserver: request timed out'),
   noLeader: () => new KvError(GrpcCode.Unavailable, 'etcdserver: no leader'),
   stopped: () => new KvError(GrpcCode.Unavailable, 'etcdserver: server stopped'),
+  /** The client port is bound before the data dir is opened, so that a busy port fails fast. */
+  starting: () => new KvError(GrpcCode.Unavailable, 'etcdserver: member is starting (opening its data dir)'),
+  /** The member stopped taking part after a failed write to its WAL or backend. */
+  failed: (cause: Error) => new KvError(GrpcCode.Internal, `etcdserver: ${cause.message}`),
   emptyKey: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: key is not provided'),
   tooLarge: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: request is too large'),
   leaderChanged: () =>

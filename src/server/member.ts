@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import {
   Errors,
+  GrpcCode,
   KvError,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
@@ -255,7 +256,7 @@ class KeelMember implements KvService, Member {
     node.on('readState', (rs) => this.onReadState(rs));
     node.on('leaderChange', () => this.retryReadRound(true));
     node.on('fatal', (err) => {
-      for (const w of this.pendingWrites.values()) w.reject(new KvError(13, `etcdserver: ${err.message}`));
+      for (const w of this.pendingWrites.values()) w.reject(Errors.failed(err));
       this.pendingWrites.clear();
     });
     this.node = node;
@@ -305,14 +306,14 @@ class KeelMember implements KvService, Member {
   async put(req: PutRequest): Promise<PutResponse> {
     validatePut(req);
     const r = await this.propose({ op: 'put', key: req.key, value: req.value, prevKv: req.prevKv });
-    if (r.op !== 'put') throw new KvError(13, 'etcdserver: unexpected apply result');
+    if (r.op !== 'put') throw new KvError(GrpcCode.Internal, 'etcdserver: unexpected apply result');
     return { header: this.header(r.revision), prevKv: r.prevKv };
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
     validateDelete(req);
     const r = await this.propose({ op: 'delete', key: req.key, rangeEnd: req.rangeEnd, prevKv: req.prevKv });
-    if (r.op !== 'delete') throw new KvError(13, 'etcdserver: unexpected apply result');
+    if (r.op !== 'delete') throw new KvError(GrpcCode.Internal, 'etcdserver: unexpected apply result');
     return { header: this.header(r.revision), deleted: r.deleted, prevKvs: r.prevKvs };
   }
 
@@ -452,15 +453,14 @@ class KeelMember implements KvService, Member {
 
   private requireNode(): RaftNode {
     if (this.closed) throw Errors.stopped();
-    // The client port is bound before the storage is opened (so a busy port fails fast): say so.
-    if (!this.node) throw new KvError(14, 'etcdserver: member is starting (opening its data dir)');
-    if (this.node.fatalError) throw new KvError(13, `etcdserver: ${this.node.fatalError.message}`);
+    if (!this.node) throw Errors.starting();
+    if (this.node.fatalError) throw Errors.failed(this.node.fatalError);
     return this.node;
   }
 
   private requireSm(): StateMachine {
     if (this.closed) throw Errors.stopped();
-    if (!this.sm) throw new KvError(14, 'etcdserver: member is starting (opening its data dir)');
+    if (!this.sm) throw Errors.starting();
     return this.sm;
   }
 
