@@ -8,10 +8,11 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePortRange } from '../src/cli/procs';
 import { KeelHttpClient } from '../src/client/http-client';
+import { agreedLeader } from '../src/client/leader';
 
 const MAIN = path.resolve(__dirname, '../../dist/cli/main.js');
 
@@ -34,24 +35,6 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + 2 * Math.floor(Math.random() * 10000);
-    let ok = true;
-    for (let p = base; p < base + 2 * n && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range found');
-}
-
 function keel(...args: string[]): string {
   return execFileSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
 }
@@ -65,24 +48,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The name of the leader that every member not in `exclude` names, or undefined. */
 async function leaderOf(cf: ClusterFile, exclude: Set<string>): Promise<string | undefined> {
   const live = cf.members.filter((m) => !exclude.has(m.name));
-  const leaders = await Promise.all(
-    live.map(async (m) => {
-      try {
-        const c = new KeelHttpClient({ endpoints: [m.clientUrl], requestTimeoutMs: 500 });
-        const st = await c.status(m.clientUrl);
-        return { lead: st.leader, id: st.header.memberId, name: m.name };
-      } catch {
-        return undefined;
-      }
-    }),
-  );
-  if (leaders.some((l) => l === undefined)) return undefined;
-  const ids = new Set(leaders.map((l) => l?.lead));
-  if (ids.size !== 1) return undefined;
-  const lead = [...ids][0];
-  return leaders.find((l) => l?.id === lead)?.name;
+  const leader = await agreedLeader(live.map((m) => m.clientUrl));
+  return live.find((m) => m.clientUrl === leader)?.name;
 }
 
 async function waitLeader(cf: ClusterFile, exclude: Set<string>, timeoutMs: number): Promise<string> {
@@ -136,7 +106,7 @@ async function main(): Promise<void> {
   const seqOps = arg('seq-ops', 2000);
   const concOps = arg('conc-ops', 20000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
-  const base = await freeBase(3);
+  const base = await freePortRange(6);
   const lines: string[] = [];
   const say = (s: string): void => {
     lines.push(s);

@@ -113,3 +113,14 @@ export function checkPort(port: number, host = '127.0.0.1'): Promise<PortState> 
     });
   });
 }
+
+/** The first port of `count` consecutive ports that are free on 127.0.0.1 now (even, in 20000..59999). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 20000) * 2;
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = (await checkPort(p)) === 'free';
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
