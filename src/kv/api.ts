@@ -20,16 +20,29 @@ export interface KeyValue {
   lease: number;
 }
 
+export type SortOrder = 'NONE' | 'ASCEND' | 'DESCEND';
+export type SortTarget = 'KEY' | 'VERSION' | 'CREATE' | 'MOD' | 'VALUE';
+
 export interface RangeRequest {
   key: Buffer;
   /** Absent: just `key`. "\0": every key >= key. Otherwise keys in [key, rangeEnd). Same as etcd. */
   rangeEnd?: Buffer;
   /** 0: no limit. */
   limit?: number;
+  /** 0 or absent: the current revision. Below the compact revision: Errors.compacted(); above the current
+   *  one: Errors.futureRevision(). */
+  revision?: number;
+  sortOrder?: SortOrder;
+  sortTarget?: SortTarget;
   keysOnly?: boolean;
   countOnly?: boolean;
   /** true: answer from the local state, possibly stale. false (default): linearizable (ReadIndex). */
   serializable?: boolean;
+  /** etcd's filters (0: no filter); applied before `limit`, as etcd does. */
+  minModRevision?: number;
+  maxModRevision?: number;
+  minCreateRevision?: number;
+  maxCreateRevision?: number;
 }
 
 export interface RangeResponse {
@@ -41,10 +54,26 @@ export interface RangeResponse {
   count: number;
 }
 
+/** Identifies a write for deduplication: the state machine applies a given (client, seq) once, and answers
+ *  a retry with the first application's result (Keel's addition; etcd has no such thing). */
+export interface ClientRequestId {
+  /** Chosen at random by a client instance (16 hex digits). */
+  client: string;
+  /** Increases with every write of that client; never reused. */
+  seq: number;
+}
+
 export interface PutRequest {
   key: Buffer;
   value: Buffer;
+  /** 0 or absent: no lease (the key is detached from any lease it had, as in etcd). */
+  lease?: number;
   prevKv?: boolean;
+  /** Keep the current value (the key must exist: else Errors.keyNotFound()). */
+  ignoreValue?: boolean;
+  /** Keep the current lease (the key must exist). */
+  ignoreLease?: boolean;
+  requestId?: ClientRequestId;
 }
 
 export interface PutResponse {
@@ -56,12 +85,183 @@ export interface DeleteRangeRequest {
   key: Buffer;
   rangeEnd?: Buffer;
   prevKv?: boolean;
+  requestId?: ClientRequestId;
 }
 
 export interface DeleteRangeResponse {
   header: ResponseHeader;
   deleted: number;
   prevKvs: KeyValue[];
+}
+
+export type CompareResult = 'EQUAL' | 'GREATER' | 'LESS' | 'NOT_EQUAL';
+
+/** A txn guard. With rangeEnd it holds when it holds for every key in the range (etcd 3.3+); a missing
+ *  key compares as version 0, create 0, mod 0, lease 0, and (for VALUE) fails every comparison. */
+export type Compare = { key: Buffer; rangeEnd?: Buffer; result: CompareResult } & (
+  | { target: 'VERSION'; version: number }
+  | { target: 'CREATE'; createRevision: number }
+  | { target: 'MOD'; modRevision: number }
+  | { target: 'VALUE'; value: Buffer }
+  | { target: 'LEASE'; lease: number }
+);
+
+export type RequestOp =
+  | { type: 'range'; range: RangeRequest }
+  | { type: 'put'; put: PutRequest }
+  | { type: 'deleteRange'; deleteRange: DeleteRangeRequest }
+  | { type: 'txn'; txn: TxnRequest };
+
+export type ResponseOp =
+  | { type: 'range'; range: RangeResponse }
+  | { type: 'put'; put: PutResponse }
+  | { type: 'deleteRange'; deleteRange: DeleteRangeResponse }
+  | { type: 'txn'; txn: TxnResponse };
+
+/** Applied atomically at one revision (bumped once if anything changed). Nested ops carry no requestId:
+ *  only the top-level request's counts. The ops of the chosen branch run in order, each seeing the writes of
+ *  the ones before it (as in etcd, a range after a put in the same txn sees the put); ranges in a txn ignore
+ *  `serializable`. Two writes to one key in one txn are refused (Errors.duplicateKey()), as in etcd. */
+export interface TxnRequest {
+  compare: Compare[];
+  success: RequestOp[];
+  failure: RequestOp[];
+  requestId?: ClientRequestId;
+  /** For a txn without writes in either branch: serve it locally, possibly stale (like a serializable
+   *  range). Ignored when the txn writes. */
+  serializable?: boolean;
+}
+
+export interface TxnResponse {
+  header: ResponseHeader;
+  succeeded: boolean;
+  responses: ResponseOp[];
+}
+
+export interface CompactionRequest {
+  revision: number;
+  /** Answer only once the history below `revision` is physically removed. */
+  physical?: boolean;
+}
+
+export interface CompactionResponse {
+  header: ResponseHeader;
+}
+
+// ---- leases ------------------------------------------------------------------------------------------------
+
+export interface LeaseGrantRequest {
+  /** Seconds. Below the minimum (1.5 election timeouts, rounded up) it is raised to the minimum, as etcd. */
+  ttl: number;
+  /** 0 or absent: the member picks one. At most Number.MAX_SAFE_INTEGER (Keel's limit; etcd's is 2^63-1). */
+  id?: number;
+}
+
+export interface LeaseGrantResponse {
+  header: ResponseHeader;
+  id: number;
+  ttl: number;
+}
+
+export interface LeaseRevokeRequest {
+  id: number;
+}
+
+export interface LeaseRevokeResponse {
+  header: ResponseHeader;
+}
+
+export interface LeaseKeepAliveRequest {
+  id: number;
+}
+
+export interface LeaseKeepAliveResponse {
+  header: ResponseHeader;
+  id: number;
+  /** The TTL the lease was renewed to; 0: the lease does not exist (expired or revoked), as etcd answers. */
+  ttl: number;
+}
+
+export interface LeaseTimeToLiveRequest {
+  id: number;
+  /** List the keys attached to the lease. */
+  keys?: boolean;
+}
+
+export interface LeaseTimeToLiveResponse {
+  header: ResponseHeader;
+  id: number;
+  /** Seconds left (as this member estimates it); -1: the lease does not exist, as etcd answers. */
+  ttl: number;
+  grantedTtl: number;
+  keys: Buffer[];
+}
+
+export interface LeaseLeasesResponse {
+  header: ResponseHeader;
+  leases: { id: number }[];
+}
+
+// ---- watch ---------------------------------------------------------------------------------------------------
+
+export type WatchFilter = 'NOPUT' | 'NODELETE';
+
+export interface WatchCreateRequest {
+  key: Buffer;
+  rangeEnd?: Buffer;
+  /** 0 or absent: from the next revision. Older revisions are served from history; below the compact
+   *  revision the watch is created and canceled at once with compactRevision set (etcd's behaviour). A
+   *  future revision is fine: the watch waits for it. */
+  startRevision?: number;
+  /** Periodic progress notifications (empty responses carrying the current revision). */
+  progressNotify?: boolean;
+  filters?: WatchFilter[];
+  prevKv?: boolean;
+  /** Absent or -1: the stream picks the next free id. An id in use: canceled with a reason. */
+  watchId?: number;
+  /** Split responses larger than the request size limit into fragments (etcd's `fragment`). */
+  fragment?: boolean;
+}
+
+export interface Event {
+  type: 'PUT' | 'DELETE';
+  /** For DELETE: key, and modRevision = the delete's revision; everything else zero/empty, as etcd. */
+  kv: KeyValue;
+  prevKv?: KeyValue;
+}
+
+export interface WatchResponse {
+  header: ResponseHeader;
+  watchId: number;
+  created?: boolean;
+  canceled?: boolean;
+  /** Set on a watch canceled because its start revision (or the point it had reached) was compacted. */
+  compactRevision?: number;
+  cancelReason?: string;
+  /** More fragments of this response follow. */
+  fragment?: boolean;
+  /** Every event of a revision is in one response (unless fragmented); empty for created, canceled and
+   *  progress responses. */
+  events: Event[];
+}
+
+/** Receives the responses of one watch stream, in order. Returns false when the consumer is backed up (its
+ *  socket buffer is full): the hub then holds further responses for that stream until resume(). */
+export type WatchSink = (resp: WatchResponse) => boolean;
+
+/** One client stream carrying many watches (etcd's bidirectional Watch RPC). */
+export interface WatchStream {
+  /** The answer (created, or canceled with a reason) and then the events arrive through the sink. */
+  create(req: WatchCreateRequest): void;
+  /** Answered by a canceled response through the sink (none if the id is unknown). */
+  cancel(watchId: number): void;
+  /** Asks for a progress notification: a response with watchId -1 (etcd's InvalidWatchID), no events and
+   *  the current revision in its header, sent once every watch of the stream has caught up to it. */
+  requestProgress(): void;
+  /** The sink can take responses again. */
+  resume(): void;
+  /** Drops every watch of the stream; no further responses. */
+  close(): void;
 }
 
 export interface StatusResponse {
@@ -88,11 +288,21 @@ export interface HealthResponse {
   reason: string;
 }
 
-/** What the client-facing servers call. Implemented by the member (src/server/member.ts). */
+/** What the client-facing servers (HTTP gateway, native stream, later gRPC) call. Implemented by the member
+ *  (src/server/member.ts). Every method throws KvError for a request the client got wrong or that failed. */
 export interface KvService {
   range(req: RangeRequest): Promise<RangeResponse>;
   put(req: PutRequest): Promise<PutResponse>;
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse>;
+  txn(req: TxnRequest): Promise<TxnResponse>;
+  compact(req: CompactionRequest): Promise<CompactionResponse>;
+  leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse>;
+  leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse>;
+  leaseKeepAlive(req: LeaseKeepAliveRequest): Promise<LeaseKeepAliveResponse>;
+  leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse>;
+  leaseLeases(): Promise<LeaseLeasesResponse>;
+  /** Opens a watch stream on this member (served from its own applied state). */
+  watch(sink: WatchSink): WatchStream;
   status(): Promise<StatusResponse>;
   health(): Promise<HealthResponse>;
 }
@@ -134,9 +344,34 @@ export const Errors = {
   failed: (cause: Error) => new KvError(GrpcCode.Internal, `etcdserver: ${cause.message}`),
   emptyKey: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: key is not provided'),
   tooLarge: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: request is too large'),
-  leaderChanged: () =>
-    new KvError(GrpcCode.Unavailable, 'etcdserver: leader changed'),
+  leaderChanged: () => new KvError(GrpcCode.Unavailable, 'etcdserver: leader changed'),
+  compacted: () => new KvError(GrpcCode.OutOfRange, 'etcdserver: mvcc: required revision has been compacted'),
+  futureRevision: () =>
+    new KvError(GrpcCode.OutOfRange, 'etcdserver: mvcc: required revision is a future revision'),
+  tooManyOps: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: too many operations in txn request'),
+  duplicateKey: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: duplicate key given in txn request'),
+  keyNotFound: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: key not found'),
+  valueProvided: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: value is provided'),
+  leaseProvided: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: lease is provided'),
+  leaseNotFound: () => new KvError(GrpcCode.NotFound, 'etcdserver: requested lease not found'),
+  leaseExists: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: lease already exists'),
+  leaseTtlTooLarge: () => new KvError(GrpcCode.OutOfRange, 'etcdserver: too large lease TTL'),
+  /** etcd's gRPC layer: "rpc error: code = InvalidArgument desc = etcdserver: ..."; our own wording where
+   *  etcd has no message. */
+  invalid: (what: string) => new KvError(GrpcCode.InvalidArgument, `etcdserver: ${what}`),
+  /** A deduplicated write retried after its record left the deduplication window: it may or may not have
+   *  been applied, and applying it again could apply it twice. */
+  requestIdExpired: () =>
+    new KvError(
+      GrpcCode.FailedPrecondition,
+      'etcdserver: request id is older than the deduplication window; its outcome is unknown',
+    ),
 };
+
+/** etcd's limits. */
+export const MAX_TXN_OPS = 128;
+/** etcd's MaxLeaseTTL (9,000,000,000 s). */
+export const MAX_LEASE_TTL = 9_000_000_000;
 
 /** Request size limit (etcd's default --max-request-bytes). */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
