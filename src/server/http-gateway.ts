@@ -1,5 +1,8 @@
-// The client HTTP listener of a member: etcd's gRPC-gateway JSON routes (/v3/kv/..., /v3/maintenance/status)
-// plus /health and /version, on plain node:http. The JSON translation itself is in src/kv/gateway-json.ts.
+// The client HTTP listener of a member: etcd's gRPC-gateway JSON routes (/v3/kv/..., /v3/lease/...,
+// /v3/watch, /v3/maintenance/status) plus /health and /version, on plain node:http. The JSON translation is
+// in src/kv/gateway-json.ts, the checks in src/kv/validate.ts: every request is parsed and checked here
+// before it reaches the member, so a bad one gets its error with nothing proposed (the member checks again,
+// for the requests that come by other ways). The streaming routes are in ./gateway-streams.ts.
 
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -7,19 +10,43 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { GrpcCode, KvError, type HealthResponse, type KvService } from '../kv/api';
 import {
+  compactionResponseToJson,
   deleteRangeResponseToJson,
   healthToJson,
+  leaseGrantResponseToJson,
+  leaseLeasesResponseToJson,
+  leaseRevokeResponseToJson,
+  leaseTimeToLiveResponseToJson,
+  parseCompactionRequest,
   parseDeleteRangeRequest,
+  parseLeaseGrantRequest,
+  parseLeaseLeasesRequest,
+  parseLeaseRevokeRequest,
+  parseLeaseTimeToLiveRequest,
   parsePutRequest,
   parseRangeRequest,
+  parseStatusRequest,
+  parseTxnRequest,
   putResponseToJson,
   rangeResponseToJson,
   statusResponseToJson,
+  txnResponseToJson,
 } from '../kv/gateway-json';
-import { parseJson, readBody, sendError, sendJson, sendKvError } from './json';
+import {
+  validateCompaction,
+  validateDelete,
+  validateLeaseGrant,
+  validateLeaseRevoke,
+  validateLeaseTimeToLive,
+  validatePut,
+  validateRange,
+  validateTxn,
+} from '../kv/validate';
+import { leaseKeepAliveHandler, watchHandler } from './gateway-streams';
+import { parseJson, readBody, sendError, sendJson, sendKvError, type Handler } from './json';
 
-/** A route another module adds to the client listener (watch, leases, /metrics, ...). It gets the request
- *  unread, so that it can stream; src/server/json.ts has helpers for JSON bodies and answers. */
+/** A route another module adds to the client listener (/metrics, cluster membership, ...). It gets the
+ *  request unread, so that it can stream; src/server/json.ts has helpers for JSON bodies and answers. */
 export interface ExtraRoute {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Exact path, without query string. */
@@ -31,8 +58,6 @@ export interface ClientServerOptions {
   logger?: Logger;
   extraRoutes?: ExtraRoute[];
 }
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 /** What etcd reports, so that etcd tooling that checks versions accepts us; `keel` is our own. */
 export const ETCD_SERVER_VERSION = '3.4.0-keel';
@@ -54,17 +79,21 @@ export function packageVersion(): string {
   return keelVersion;
 }
 
-/** A POST route of the gateway: JSON body -> internal request -> service -> JSON answer. */
+/** A unary POST route of the gateway: JSON body -> internal request -> checks -> service -> JSON answer. */
 function rpc<Req, Resp>(
   parse: (body: unknown) => Req,
+  validate: (req: Req) => void,
   call: (req: Req) => Promise<Resp>,
   toJson: (resp: Resp) => unknown,
 ): Handler {
   return async (req, res) => {
     const request = parse(parseJson(await readBody(req)));
+    validate(request);
     sendJson(res, 200, toJson(await call(request)));
   };
 }
+
+const noChecks = (): void => undefined;
 
 export function createClientServer(svc: KvService, opts: ClientServerOptions = {}): http.Server {
   const log = opts.logger ?? pino({ level: 'silent' });
@@ -77,24 +106,51 @@ export function createClientServer(svc: KvService, opts: ClientServerOptions = {
     byMethod.set(method, h);
   };
 
-  add('POST', '/v3/kv/range', rpc(parseRangeRequest, (r) => svc.range(r), rangeResponseToJson));
-  add('POST', '/v3/kv/put', rpc(parsePutRequest, (r) => svc.put(r), putResponseToJson));
-  add('POST', '/v3/kv/deleterange', rpc(parseDeleteRangeRequest, (r) => svc.deleteRange(r), deleteRangeResponseToJson));
+  add('POST', '/v3/kv/range', rpc(parseRangeRequest, validateRange, (r) => svc.range(r), rangeResponseToJson));
+  add('POST', '/v3/kv/put', rpc(parsePutRequest, validatePut, (r) => svc.put(r), putResponseToJson));
   add(
     'POST',
-    '/v3/maintenance/status',
-    rpc(
-      (body) => {
-        // StatusRequest has no fields, but a body that is not JSON is still the client's error.
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          throw new KvError(GrpcCode.InvalidArgument, 'body: expected a JSON object');
-        }
-        return undefined;
-      },
-      () => svc.status(),
-      statusResponseToJson,
-    ),
+    '/v3/kv/deleterange',
+    rpc(parseDeleteRangeRequest, validateDelete, (r) => svc.deleteRange(r), deleteRangeResponseToJson),
   );
+  add('POST', '/v3/kv/txn', rpc(parseTxnRequest, validateTxn, (r) => svc.txn(r), txnResponseToJson));
+  add(
+    'POST',
+    '/v3/kv/compaction',
+    rpc(parseCompactionRequest, validateCompaction, (r) => svc.compact(r), compactionResponseToJson),
+  );
+
+  add('POST', '/v3/watch', watchHandler(svc, log));
+
+  // The lease routes, with the /v3/kv/lease/... aliases etcd 3.4 registers for revoke, timetolive and
+  // leases (additional_bindings in its rpc.proto; grant and keepalive have none).
+  add(
+    'POST',
+    '/v3/lease/grant',
+    rpc(parseLeaseGrantRequest, validateLeaseGrant, (r) => svc.leaseGrant(r), leaseGrantResponseToJson),
+  );
+  const revoke = rpc(
+    parseLeaseRevokeRequest,
+    validateLeaseRevoke,
+    (r) => svc.leaseRevoke(r),
+    leaseRevokeResponseToJson,
+  );
+  add('POST', '/v3/lease/revoke', revoke);
+  add('POST', '/v3/kv/lease/revoke', revoke);
+  add('POST', '/v3/lease/keepalive', leaseKeepAliveHandler(svc, log));
+  const timeToLive = rpc(
+    parseLeaseTimeToLiveRequest,
+    validateLeaseTimeToLive,
+    (r) => svc.leaseTimeToLive(r),
+    leaseTimeToLiveResponseToJson,
+  );
+  add('POST', '/v3/lease/timetolive', timeToLive);
+  add('POST', '/v3/kv/lease/timetolive', timeToLive);
+  const leases = rpc(parseLeaseLeasesRequest, noChecks, () => svc.leaseLeases(), leaseLeasesResponseToJson);
+  add('POST', '/v3/lease/leases', leases);
+  add('POST', '/v3/kv/lease/leases', leases);
+
+  add('POST', '/v3/maintenance/status', rpc(parseStatusRequest, noChecks, () => svc.status(), statusResponseToJson));
   add('GET', '/health', async (_req, res) => {
     let health: HealthResponse;
     try {

@@ -3,7 +3,10 @@
 
 import type http from 'node:http';
 import { Errors, GrpcCode, KvError, MAX_REQUEST_BYTES } from '../kv/api';
-import { errorToJson, httpStatusFromCode } from '../kv/gateway-json';
+import { errorToJson, httpStatusFromCode, streamErrorToJson, streamLine } from '../kv/gateway-json';
+
+/** A route's handler: it gets the request unread, so that it can stream. */
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 /**
  * Largest request body read. JSON carries bytes as base64 (4/3 of their size), so a request just over
@@ -58,8 +61,8 @@ export function readBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES): Pro
 }
 
 /** The body as JSON; an empty body is `{}` (grpc-gateway ignores EOF: every field takes its default). */
-export function parseJson(body: Buffer): unknown {
-  const text = body.toString('utf8').trim();
+export function parseJson(body: Buffer | string): unknown {
+  const text = (typeof body === 'string' ? body : body.toString('utf8')).trim();
   if (text === '') return {};
   try {
     return JSON.parse(text) as unknown;
@@ -86,4 +89,20 @@ export function sendKvError(res: http.ServerResponse, err: KvError): void {
   const status = err instanceof BodyTooLargeError ? 413 : httpStatusFromCode(err.code);
   if (err instanceof BodyTooLargeError) res.setHeader('Connection', 'close');
   sendError(res, status, err.code, err.message);
+}
+
+/**
+ * Ends a streaming answer with grpc-gateway's error chunk, {"error": {"grpc_code", "http_code", "message",
+ * "http_status"}}: with the HTTP status of the code when nothing was written yet, else after the chunks
+ * already sent (the status is then 200, as in etcd).
+ */
+export function endStreamWithError(res: http.ServerResponse, err: unknown): void {
+  if (res.destroyed || res.writableEnded) return;
+  const kv =
+    err instanceof KvError ? err : new KvError(GrpcCode.Unknown, err instanceof Error ? err.message : String(err));
+  if (!res.headersSent) {
+    res.statusCode = err instanceof BodyTooLargeError ? 413 : httpStatusFromCode(kv.code);
+    res.setHeader('Content-Type', 'application/json');
+  }
+  res.end(streamLine(streamErrorToJson(kv.code, kv.message)));
 }

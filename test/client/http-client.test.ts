@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { KeelHttpClient } from '../../src/client/http-client';
+import { OutcomeUnknownError } from '../../src/client/kv-client';
 import { GrpcCode, KvError } from '../../src/kv/api';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -191,9 +192,11 @@ t.test('a read fails over on a timeout, a write does not', async (t) => {
     () => undefined,
     (e: unknown) => e,
   );
-  t.ok(err instanceof KvError);
-  t.equal((err as KvError).code, GrpcCode.DeadlineExceeded);
-  t.match((err as KvError).message, /timed out after 300 ms \(the write may or may not have been applied\)/);
+  t.ok(err instanceof OutcomeUnknownError, 'the outcome of the write is unknown');
+  t.match((err as Error).message, /timed out after 300 ms \(the write may or may not have been applied\)/);
+  const cause = (err as OutcomeUnknownError).cause;
+  t.ok(cause instanceof KvError);
+  t.equal((cause as KvError).code, GrpcCode.DeadlineExceeded);
   t.equal(b.seen.length, 1, 'the write was not retried');
 });
 
@@ -207,9 +210,9 @@ t.test('a read fails over when the connection drops mid-request, a write does no
     () => undefined,
     (e: unknown) => e,
   );
-  t.ok(err instanceof KvError);
-  t.equal((err as KvError).code, GrpcCode.Unavailable);
-  t.match((err as KvError).message, /may or may not have been applied/);
+  t.ok(err instanceof OutcomeUnknownError);
+  t.match((err as Error).message, /^connection to .* failed during the request: .* \(the write may or may not have been applied\)$/);
+  t.equal(((err as OutcomeUnknownError).cause as KvError).code, GrpcCode.Unavailable);
   t.equal(b.seen.length, 1, 'only the read reached the second member');
 });
 
@@ -328,4 +331,116 @@ t.test('bad options', async (t) => {
   t.throws(() => new KeelHttpClient({ endpoints: [] }), /no endpoints/);
   t.throws(() => new KeelHttpClient({ endpoints: ['ftp://x:1'] }), /http/);
   t.throws(() => new KeelHttpClient({ endpoints: ['http://127.0.0.1:1'], requestTimeoutMs: 0 }), /requestTimeoutMs/);
+});
+
+t.test("the member's own 'request timed out' / 'leader changed' to a write: outcome unknown, not retried", async (t) => {
+  for (const msg of ['etcdserver: request timed out', 'etcdserver: leader changed', 'etcdserver: server stopped']) {
+    const [a, b] = await members(t, () => unavailable(msg), answering);
+    const c = new KeelHttpClient({ endpoints: [a.url, b.url] });
+    const err = await c.put('k', 'v').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.ok(err instanceof OutcomeUnknownError, msg);
+    t.equal((err as Error).message, `${msg} (the write may or may not have been applied)`);
+    t.equal(((err as OutcomeUnknownError).cause as KvError).message, msg, 'the member\'s error is the cause');
+    t.equal(b.seen.length, 0);
+    const r = await c.get('foo');
+    t.equal(r.kvs.length, 1, 'a read after it goes on to the next member');
+  }
+});
+
+t.test('txn: a read-only txn fails over like a read, one that writes does not', async (t) => {
+  const txnAnswer = (s: Seen): Reply =>
+    s.path === '/v3/kv/txn'
+      ? ok({ header: HEADER, succeeded: true, responses: [{ response_range: { header: { revision: '7' }, count: '0' } }] })
+      : answering(s);
+  const [a, b] = await members(t, () => unavailable(), txnAnswer);
+  const c = new KeelHttpClient({ endpoints: [a.url, b.url] });
+  const readOnly = {
+    compare: [{ key: Buffer.from('k'), result: 'GREATER' as const, target: 'MOD' as const, modRevision: 3 }],
+    success: [{ type: 'range' as const, range: { key: Buffer.from('k'), serializable: true } }],
+    failure: [{ type: 'txn' as const, txn: { compare: [], success: [], failure: [{ type: 'range' as const, range: { key: Buffer.from('j') } }] } }],
+  };
+  const r = await c.txn(readOnly);
+  t.equal(r.succeeded, true);
+  t.equal(r.responses[0].type, 'range');
+  t.same(b.seen[0].body, {
+    compare: [{ result: 'GREATER', target: 'MOD', key: b64('k'), mod_revision: '3' }],
+    success: [{ request_range: { key: b64('k'), serializable: true } }],
+    failure: [{ request_txn: { failure: [{ request_range: { key: b64('j') } }] } }],
+  });
+
+  const c2 = new KeelHttpClient({ endpoints: [a.url, b.url] });
+  const writes = { ...readOnly, failure: [{ type: 'txn' as const, txn: { compare: [], success: [], failure: [{ type: 'put' as const, put: { key: Buffer.from('j'), value: Buffer.from('1') } }] } }] };
+  await t.rejects(c2.txn(writes), { message: 'etcdserver: no leader' });
+  t.equal(b.seen.length, 1, 'the txn that writes (in a nested failure branch) was not sent again');
+});
+
+t.test('compaction and leases: requests and answers in etcd\'s JSON', async (t) => {
+  const [m] = await members(t, (s) => {
+    switch (s.path) {
+      case '/v3/kv/compaction':
+        return ok({ header: HEADER });
+      case '/v3/lease/grant':
+        return ok({ header: HEADER, ID: '7587', TTL: '30' });
+      case '/v3/lease/revoke':
+        return ok({ header: HEADER });
+      case '/v3/lease/keepalive':
+        // A streaming route: one {"result": ...} line per request.
+        return { status: 200, body: { result: { header: HEADER, ID: '7587', TTL: '30' } } };
+      case '/v3/lease/timetolive':
+        return ok({ header: HEADER, ID: '7587', TTL: '-1' });
+      case '/v3/lease/leases':
+        return ok({ header: HEADER, leases: [{ ID: '7587' }, { ID: '1' }] });
+      default:
+        return answering(s);
+    }
+  });
+  const c = new KeelHttpClient({ endpoints: [m.url] });
+  t.same((await c.compact(12, { physical: true })).header.revision, 7);
+  t.same(m.seen.at(-1)?.body, { revision: '12', physical: true });
+  t.same(await c.leaseGrant(30), { header: (await c.leaseRevoke(1)).header, id: 7587, ttl: 30 });
+  t.same(m.seen.at(-2)?.body, { TTL: '30' });
+  t.same(m.seen.at(-1)?.body, { ID: '1' });
+  await c.leaseGrant(30, 99);
+  t.same(m.seen.at(-1)?.body, { TTL: '30', ID: '99' });
+  const ka = await c.leaseKeepAliveOnce(7587);
+  t.same([ka.id, ka.ttl], [7587, 30]);
+  t.same(m.seen.at(-1), { path: '/v3/lease/keepalive', method: 'POST', body: { ID: '7587' } });
+  const ttl = await c.leaseTimeToLive(7587, { keys: true });
+  t.same([ttl.id, ttl.ttl, ttl.grantedTtl, ttl.keys], [7587, -1, 0, []], 'TTL -1: the lease does not exist');
+  t.same(m.seen.at(-1)?.body, { ID: '7587', keys: true });
+  t.same((await c.leaseLeases()).leases, [{ id: 7587 }, { id: 1 }]);
+  t.same(m.seen.at(-1)?.body, {});
+  const get = await c.get('a', { revision: 4, sortOrder: 'DESCEND', sortTarget: 'CREATE', countOnly: true });
+  t.equal(get.count, 1);
+  t.same(m.seen.at(-1)?.body, { key: b64('a'), revision: '4', sort_order: 'DESCEND', sort_target: 'CREATE', count_only: true });
+  await c.put('k', '', { lease: 7587, ignoreValue: true, ignoreLease: false });
+  t.same(m.seen.at(-1)?.body, { key: b64('k'), lease: '7587', ignore_value: true });
+});
+
+t.test('lease keep-alive: retried elsewhere (renewing twice is renewing); a stream error chunk is an error', async (t) => {
+  const [a, b] = await members(
+    t,
+    () => 'reset',
+    () => ({ status: 200, body: { error: { grpc_code: 5, http_code: 404, message: 'etcdserver: requested lease not found', http_status: 'Not Found' } } }),
+  );
+  const c = new KeelHttpClient({ endpoints: [a.url, b.url] });
+  const err = await c.leaseKeepAliveOnce(5).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof KvError);
+  t.same([(err as KvError).code, (err as KvError).message], [GrpcCode.NotFound, 'etcdserver: requested lease not found']);
+  t.equal(b.seen.length, 1, 'sent again to the second member');
+});
+
+t.test('a closed client refuses calls', async (t) => {
+  const [m] = await members(t, answering);
+  const c = new KeelHttpClient({ endpoints: [m.url] });
+  await c.close();
+  await t.rejects(c.get('a'), { message: 'KeelHttpClient: closed' });
+  t.throws(() => c.watch('a', {}, { onEvents: () => undefined }), { message: 'KeelHttpClient: closed' });
+  t.equal(m.seen.length, 0);
 });
