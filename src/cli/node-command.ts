@@ -33,6 +33,8 @@ export interface NodeFlags {
   heartbeatInterval?: number;
   electionTimeout?: number;
   logLevel?: string;
+  leaseCheckpointInterval?: number;
+  watchProgressNotifyInterval?: number;
 }
 
 function positiveInt(flag: string, v: number | undefined, dflt: number): number {
@@ -124,6 +126,16 @@ export function buildMemberOptions(f: NodeFlags): MemberOptions {
     heartbeatIntervalMs,
     electionTimeoutMs,
     logLevel,
+    leaseCheckpointIntervalMs: positiveInt(
+      '--lease-checkpoint-interval',
+      f.leaseCheckpointInterval,
+      DEFAULT_MEMBER_OPTIONS.leaseCheckpointIntervalMs,
+    ),
+    watchProgressNotifyIntervalMs: positiveInt(
+      '--watch-progress-notify-interval',
+      f.watchProgressNotifyInterval,
+      DEFAULT_MEMBER_OPTIONS.watchProgressNotifyIntervalMs,
+    ),
   };
 }
 
@@ -228,6 +240,16 @@ export function registerNodeCommand(y: Argv<RootArgs>, ctx: CliContext): Argv<Ro
           type: 'number',
           requiresArg: true,
           describe: `ms before a follower campaigns, >= 5x heartbeat (default ${DEFAULT_MEMBER_OPTIONS.electionTimeoutMs})`,
+        })
+        .option('lease-checkpoint-interval', {
+          type: 'number',
+          requiresArg: true,
+          describe: `ms between checkpoints of lease TTLs through the log (default ${DEFAULT_MEMBER_OPTIONS.leaseCheckpointIntervalMs})`,
+        })
+        .option('watch-progress-notify-interval', {
+          type: 'number',
+          requiresArg: true,
+          describe: `ms between progress notifications to watches that ask (default ${DEFAULT_MEMBER_OPTIONS.watchProgressNotifyIntervalMs})`,
         })
         .option('log-level', {
           type: 'string',

@@ -18,7 +18,7 @@ t.test('yargs usage errors exit 2 with its message', async (t) => {
     [[], /keel needs a command/],
     [['bogus'], /Unknown argument: bogus/],
     [['get'], /Not enough non-option arguments/],
-    [['put', 'k'], /Not enough non-option arguments/],
+    [['put', 'k'], /put command needs 1 argument and input from stdin or 2 arguments/],
     [['get', 'k', '--nope'], /Unknown argument: nope/],
     [['get', 'k', '--consistency', 'x'], /Invalid values:[\s\S]*consistency/],
     [['endpoint'], /keel endpoint needs a subcommand/],
@@ -40,7 +40,7 @@ t.test('yargs usage errors exit 2 with its message', async (t) => {
 t.test('--help and --version exit 0 on stdout', async (t) => {
   const h = await keel(['--help']);
   t.equal(h.code, 0);
-  for (const c of ['node', 'put <key> <value>', 'get <key>', 'del <key>', 'endpoint', 'cluster'])
+  for (const c of ['node', 'put <key> [value]', 'get <key> [range_end]', 'del <key> [range_end]', 'watch <key>', 'txn', 'compaction <revision>', 'lease', 'endpoint', 'cluster'])
     t.match(h.stdout, `keel ${c}`);
   t.match(h.stdout, /--endpoints/);
   t.match(h.stdout, /KEEL_ENDPOINTS/);
@@ -114,6 +114,8 @@ t.test('keel node builds MemberOptions with etcd defaults', async (t) => {
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
     logLevel: 'info',
+    leaseCheckpointIntervalMs: 300000,
+    watchProgressNotifyIntervalMs: 600000,
   });
   const full = buildMemberOptions(
     flags({
@@ -126,8 +128,12 @@ t.test('keel node builds MemberOptions with etcd defaults', async (t) => {
       heartbeatInterval: 50,
       electionTimeout: 250,
       logLevel: 'debug',
+      leaseCheckpointInterval: 2000,
+      watchProgressNotifyInterval: 1000,
     }),
   );
+  t.equal(full.leaseCheckpointIntervalMs, 2000);
+  t.equal(full.watchProgressNotifyIntervalMs, 1000);
   t.equal(full.listenPeerUrl, 'http://127.0.0.1:2382', 'trailing slash dropped');
   t.equal(full.initialCluster.length, 3);
   t.equal(full.initialClusterToken, 'tok');
@@ -156,6 +162,7 @@ t.test('keel node rejects bad flags with a message naming the flag', async (t) =
     ],
     [{ initialClusterToken: '' }, /--initial-cluster-token must not be empty/],
     [{ snapshotCount: 0 }, /--snapshot-count must be a positive integer \(got 0\)/],
+    [{ leaseCheckpointInterval: -5 }, /--lease-checkpoint-interval must be a positive integer \(got -5\)/],
     [{ snapshotCatchupEntries: 1.5 }, /--snapshot-catchup-entries must be a positive integer/],
     [
       { heartbeatInterval: Number.NaN },
