@@ -6,7 +6,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { AppliedCommand, StateMachine } from '../kv/state-machine';
+import type { ApplyOutput, StateMachine } from '../kv/state-machine';
 import { Raft } from './core/raft';
 import { MessageType, StateRole, type Message, type NodeId, type ReadState, type Ready, type Snapshot } from './core/types';
 import type { Snapshotter } from './snapshot/snapshotter';
@@ -36,7 +36,10 @@ export interface RaftNodeOptions {
 }
 
 export interface RaftNodeEvents {
-  applied: [index: number, results: Map<number, AppliedCommand>];
+  /** Committed entries up to `index` were applied, with what they did. */
+  applied: [index: number, output: ApplyOutput];
+  /** The state machine was replaced by a snapshot at `index` (its in-memory views must be rebuilt). */
+  restored: [index: number];
   readState: [rs: ReadState];
   leaderChange: [leader: NodeId, term: number];
   fatal: [err: Error];
@@ -159,8 +162,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
     if (late.length > 0) this.opts.send(late);
     if (rd.committed.length > 0) {
-      const results = await stateMachine.apply(rd.committed);
-      this.emit('applied', rd.committed[rd.committed.length - 1].index, results);
+      const output = await stateMachine.apply(rd.committed);
+      this.emit('applied', rd.committed[rd.committed.length - 1].index, output);
     }
     for (const rs of rd.readStates) this.emit('readState', rs);
   }
@@ -178,7 +181,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       { index: s.meta.index, term: s.meta.term, bytes: s.data.length },
       'installed snapshot from the leader',
     );
-    this.emit('applied', s.meta.index, new Map());
+    this.emit('restored', s.meta.index);
   }
 
   private async maybeSnapshot(): Promise<void> {

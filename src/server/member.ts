@@ -2,7 +2,7 @@
 // API. Writes are proposed through Raft (a follower forwards them to the leader) and answered when this member
 // applies them; linearizable reads wait for a ReadIndex confirmation and for the local apply to catch up.
 
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -11,48 +11,89 @@ import {
   Errors,
   GrpcCode,
   KvError,
+  MAX_LEASE_TTL,
+  type ClientRequestId,
+  type CompactionRequest,
+  type CompactionResponse,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
   type HealthResponse,
   type KvService,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
   type PutRequest,
   type PutResponse,
   type RangeRequest,
   type RangeResponse,
   type ResponseHeader,
+  type ResponseOp,
   type StatusResponse,
+  type TxnRequest,
+  type TxnResponse,
+  type WatchSink,
+  type WatchStream,
 } from '../kv/api';
+import { MvccStore } from '../kv/mvcc/mvcc-store';
 import { encodeProposal } from '../kv/proposal';
 import type { Command, CommandResult, StateMachine } from '../kv/state-machine';
-import { KvStore } from '../kv/store';
-import { validateDelete, validatePut, validateRange } from '../kv/validate';
+import { txnHasWrites } from '../kv/txn-shape';
+import {
+  validateCompaction,
+  validateDelete,
+  validateLeaseGrant,
+  validateLeaseKeepAlive,
+  validateLeaseRevoke,
+  validateLeaseTimeToLive,
+  validatePut,
+  validateRange,
+  validateTxn,
+} from '../kv/validate';
+import { WatchHub } from '../kv/watch-hub';
 import { Raft } from '../raft/core/raft';
-import { NONE, StateRole, type NodeId, type ReadState } from '../raft/core/types';
+import { NONE, StateRole, type NodeId } from '../raft/core/types';
 import { RaftNode } from '../raft/node';
 import { Snapshotter } from '../raft/snapshot/snapshotter';
 import { PeerTransport } from '../raft/transport/transport';
 import { Wal } from '../raft/wal/wal';
 import { createClientServer } from './http-gateway';
 import { clusterIdOf, memberIdOf } from './ids';
+import { LeaseKeeper } from './lease-keeper';
 import { checkIdentity, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
 import type { MemberOptions } from './options';
+import { ReadBarrier } from './read-barrier';
+import { attachStreamServer, type StreamServer } from './stream-server';
 
 const VERSION = '3.4.0-keel';
 
 interface PendingWrite {
   resolve: (r: CommandResult) => void;
   reject: (e: Error) => void;
+  /** The encoded proposal, and whether applying it twice is harmless (see repropose()). */
+  data: Uint8Array;
+  repeatable: boolean;
 }
 
-interface ReadRound {
-  /** Every context this round was sent under: a retry adds one, and an answer to any of them serves it. */
-  keys: Set<string>;
-  waiters: Array<() => void>;
-  sentAt: number;
+/**
+ * Whether a command may be proposed again while its first proposal may still be applied: a second
+ * application must change nothing the first did not. True for lease keep-alives and checkpoints (they set,
+ * not add), revokes, grants with their id fixed, compactions (a repeat is refused by the state and nobody
+ * waits for it: the waiter is answered by whichever copy is applied first), and for writes carrying a client
+ * request id (the state machine answers a repeat with the first result). A put without one is not.
+ */
+function isRepeatable(cmd: Command, requestId: ClientRequestId | undefined, internal: boolean): boolean {
+  // The leader's own revokes of expired leases and its checkpoints are decisions of that leader: a new leader
+  // may have extended the lease meanwhile, and a stale copy must not revoke it.
+  if (internal) return false;
+  if (cmd.op === 'put' || cmd.op === 'delete' || cmd.op === 'txn') return requestId !== undefined;
+  return true;
 }
-
-/** A ReadIndex round unanswered for this long is sent again (etcd's readIndexRetryTime). */
-const READ_RETRY_MS = 500;
 
 export interface Member {
   readonly clientUrl: string;
@@ -68,6 +109,22 @@ export async function startMember(opts: MemberOptions, logger: Logger): Promise<
   return m;
 }
 
+/** A lease id when the client gives none: random in [1, 2^53 - 1] (Keel keeps lease ids exact in a JS number). */
+function randomLeaseId(): number {
+  for (;;) {
+    const b = randomBytes(7);
+    b[0] &= 0x1f; // 53 bits
+    const id = Number(BigInt(`0x${b.toString('hex')}`));
+    if (id !== 0) return id;
+  }
+}
+
+/** etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds rounded up, so that a lease survives a
+ *  leader change (the new leader extends every lease by one election timeout). */
+export function minLeaseTtlSeconds(electionTimeoutMs: number): number {
+  return Math.ceil((1.5 * electionTimeoutMs) / 1000);
+}
+
 class KeelMember implements KvService, Member {
   readonly clientUrl: string;
   readonly peerUrl: string;
@@ -76,6 +133,8 @@ class KeelMember implements KvService, Member {
   private readonly log: Logger;
   private readonly identity: MemberIdentity;
   private readonly requestTimeoutMs: number;
+  /** Distinguishes this run's proposal ids from those of earlier runs still in the log. */
+  private readonly bootId = randomBytes(4).toString('hex');
 
   private node?: RaftNode;
   private sm?: StateMachine;
@@ -83,16 +142,13 @@ class KeelMember implements KvService, Member {
   private transport?: PeerTransport;
   private clientServer?: http.Server;
   private peerServer?: http.Server;
+  private streamServer?: StreamServer;
+  private hub?: WatchHub;
+  private leases?: LeaseKeeper;
+  private reads?: ReadBarrier;
 
   private proposalSeq = 0;
   private readonly pendingWrites = new Map<string, PendingWrite>();
-  private readSeq = 0;
-  /** The ReadIndex round in flight, and the reads that arrived since it was sent (they take the next one). */
-  private readRound?: ReadRound;
-  private nextReadWaiters: Array<() => void> = [];
-  /** Reads confirmed by the leader, waiting for the local apply to reach their index. */
-  private readonly appliedWaiters: Array<{ index: number; done: () => void }> = [];
-  private readRetryTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -148,10 +204,12 @@ class KeelMember implements KvService, Member {
     }
     this.peerServer = peerServer;
     this.clientServer = clientServer;
+    this.streamServer = attachStreamServer(clientServer, this, { logger: this.log });
 
     try {
       await this.openStorage(peerServer);
     } catch (err) {
+      await this.streamServer.close();
       clientServer.close();
       peerServer.close();
       throw err;
@@ -163,6 +221,7 @@ class KeelMember implements KvService, Member {
         clientUrl: this.clientUrl,
         peerUrl: this.peerUrl,
         applied: this.node?.applied,
+        revision: this.sm?.revision(),
       },
       'member started',
     );
@@ -243,35 +302,67 @@ class KeelMember implements KvService, Member {
       snapshotCatchupEntries: opts.snapshotCatchupEntries,
       snapshotIndex: snapshot?.meta.index ?? 0,
     });
-    node.on('applied', (index, results) => {
-      for (const { id, result } of results.values()) {
+    const hub = new WatchHub({
+      history: sm,
+      header: (revision) => this.header(revision),
+      progressIntervalMs: opts.watchProgressNotifyIntervalMs,
+      logger: this.log,
+    });
+    const leases = new LeaseKeeper({
+      propose: (cmd) => this.propose(cmd, undefined, true),
+      isLeader: () => node.isLeader(),
+      now: () => performance.now(),
+      electionTimeoutMs: opts.electionTimeoutMs,
+      checkpointIntervalMs: opts.leaseCheckpointIntervalMs,
+      logger: this.log,
+    });
+    leases.reset(sm.leases());
+    const reads = new ReadBarrier(node, this.memberId, this.requestTimeoutMs);
+    node.on('applied', (index, out) => {
+      // Watchers on this member see a write no later than its writer hears of it.
+      hub.onApplied(out.changes);
+      leases.onApplied(out.leases);
+      for (const { id, result } of out.results.values()) {
         const w = this.pendingWrites.get(id);
         if (w) {
           this.pendingWrites.delete(id);
           w.resolve(result);
         }
       }
-      this.releaseAppliedWaiters(index);
+      reads.onApplied(index);
     });
-    node.on('readState', (rs) => this.onReadState(rs));
-    node.on('leaderChange', () => this.retryReadRound(true));
+    node.on('restored', (index) => {
+      leases.reset(sm.leases());
+      hub.onRestore();
+      reads.onApplied(index);
+    });
+    node.on('readState', (rs) => reads.onReadState(rs));
+    node.on('leaderChange', (lead) => {
+      reads.onLeaderChange();
+      if (lead === this.memberId) leases.onPromote();
+      if (lead !== NONE) this.repropose(node);
+    });
     node.on('fatal', (err) => {
       for (const w of this.pendingWrites.values()) w.reject(Errors.failed(err));
       this.pendingWrites.clear();
     });
     this.node = node;
+    this.hub = hub;
+    this.leases = leases;
+    this.reads = reads;
     node.start();
-    // A read round whose answer was lost (leader change, dropped message) is sent again.
-    this.readRetryTimer = setInterval(() => this.retryReadRound(), READ_RETRY_MS / 2);
   }
 
   // ---- writes -------------------------------------------------------------------------------------------
 
-  private async propose(cmd: Command): Promise<CommandResult> {
+  /** Proposes a command and resolves with its result once this member has applied it; a result that is
+   *  the state's refusal (unknown lease, compacted revision, ...) is thrown. `internal`: proposed by the
+   *  member itself (lease expiry, checkpoints), not by a client. */
+  private async propose(cmd: Command, requestId?: ClientRequestId, internal = false): Promise<CommandResult> {
     const node = this.requireNode();
-    const id = `${this.memberId}-${++this.proposalSeq}`;
-    const data = encodeProposal({ id, cmd });
-    return new Promise<CommandResult>((resolve, reject) => {
+    const id = `${this.memberId}-${this.bootId}-${++this.proposalSeq}`;
+    const data = encodeProposal(requestId === undefined ? { id, cmd } : { id, requestId, cmd });
+    const result = await new Promise<CommandResult>((resolve, reject) => {
       const deadline = Date.now() + this.requestTimeoutMs;
       let retry: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
@@ -280,6 +371,8 @@ class KeelMember implements KvService, Member {
         reject(Errors.timeout());
       }, this.requestTimeoutMs);
       this.pendingWrites.set(id, {
+        data,
+        repeatable: isRepeatable(cmd, requestId, internal),
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -301,20 +394,23 @@ class KeelMember implements KvService, Member {
       };
       attempt();
     });
+    if (result.op === 'error') throw result.error;
+    return result;
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
-    validatePut(req);
-    const r = await this.propose({ op: 'put', key: req.key, value: req.value, prevKv: req.prevKv });
-    if (r.op !== 'put') throw new KvError(GrpcCode.Internal, 'etcdserver: unexpected apply result');
-    return { header: this.header(r.revision), prevKv: r.prevKv };
-  }
-
-  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    validateDelete(req);
-    const r = await this.propose({ op: 'delete', key: req.key, rangeEnd: req.rangeEnd, prevKv: req.prevKv });
-    if (r.op !== 'delete') throw new KvError(GrpcCode.Internal, 'etcdserver: unexpected apply result');
-    return { header: this.header(r.revision), deleted: r.deleted, prevKvs: r.prevKvs };
+  /**
+   * A new leader is known: propose again what may have been lost with the old one (forwarded to a leader
+   * that died, or dropped by it), where a second copy is harmless. Without this, a lease keep-alive sent
+   * through a follower just before the leader's death would wait for the request timeout (7 s by default),
+   * longer than short leases live, and a deduplicated write would wait for the client's retry.
+   */
+  private repropose(node: RaftNode): void {
+    // Wait a tick, so that the stream to the new leader is up (or we are the leader and have appended our
+    // no-op entry); proposals that are not repeatable are left to their timeout, as etcd does.
+    setTimeout(() => {
+      if (this.closed || !this.leaderReachable(node)) return;
+      for (const w of this.pendingWrites.values()) if (w.repeatable) node.propose(w.data);
+    }, this.opts.heartbeatIntervalMs);
   }
 
   /**
@@ -329,81 +425,99 @@ class KeelMember implements KvService, Member {
     return this.transport?.isActive(lead) ?? false;
   }
 
-  // ---- reads --------------------------------------------------------------------------------------------
+  async put(req: PutRequest): Promise<PutResponse> {
+    validatePut(req);
+    const { requestId, ...rest } = req;
+    const r = expect(await this.propose({ op: 'put', req: rest }, requestId), 'put');
+    return { header: this.header(r.revision), prevKv: r.prevKv };
+  }
+
+  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    validateDelete(req);
+    const { requestId, ...rest } = req;
+    const r = expect(await this.propose({ op: 'delete', req: rest }, requestId), 'delete');
+    return { header: this.header(r.revision), deleted: r.deleted, prevKvs: r.prevKvs };
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    validateTxn(req);
+    if (!txnHasWrites(req)) {
+      // Served as a read, as etcd does: no log entry, linearizable unless asked otherwise.
+      const sm = this.requireSm();
+      if (!req.serializable) await this.requireReads().wait();
+      return this.withHeaders((await sm.readTxn(req)).txn);
+    }
+    const { compare, success, failure } = req;
+    const r = expect(await this.propose({ op: 'txn', req: { compare, success, failure } }, req.requestId), 'txn');
+    return this.withHeaders(r.txn);
+  }
+
+  async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    validateCompaction(req);
+    const r = expect(await this.propose({ op: 'compact', req }), 'compact');
+    if (req.physical) await this.requireSm().compacted(req.revision);
+    return { header: this.header(r.revision) };
+  }
+
+  // ---- leases -------------------------------------------------------------------------------------------
+
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    validateLeaseGrant(req);
+    const ttl = Math.min(MAX_LEASE_TTL, Math.max(req.ttl, minLeaseTtlSeconds(this.opts.electionTimeoutMs)));
+    const id = req.id !== undefined && req.id !== 0 ? req.id : randomLeaseId();
+    const r = expect(await this.propose({ op: 'leaseGrant', id, ttl }), 'leaseGrant');
+    return { header: this.header(r.revision), id: r.id, ttl: r.ttl };
+  }
+
+  async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    validateLeaseRevoke(req);
+    const r = expect(await this.propose({ op: 'leaseRevoke', id: req.id }), 'leaseRevoke');
+    return { header: this.header(r.revision) };
+  }
+
+  async leaseKeepAlive(req: LeaseKeepAliveRequest): Promise<LeaseKeepAliveResponse> {
+    validateLeaseKeepAlive(req);
+    const r = expect(await this.propose({ op: 'leaseKeepAlive', id: req.id }), 'leaseKeepAlive');
+    return { header: this.header(r.revision), id: r.id, ttl: r.ttl };
+  }
+
+  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    validateLeaseTimeToLive(req);
+    const sm = this.requireSm();
+    await this.requireReads().wait();
+    const lease = sm.leases().find((l) => l.id === req.id);
+    if (lease === undefined) {
+      return { header: this.header(sm.revision()), id: req.id, ttl: -1, grantedTtl: 0, keys: [] };
+    }
+    const keys = req.keys ? await sm.leaseKeys(req.id) : [];
+    const ttl = this.leases?.remainingSeconds(req.id) ?? lease.remainingTtl;
+    return { header: this.header(sm.revision()), id: req.id, ttl, grantedTtl: lease.ttl, keys };
+  }
+
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    const sm = this.requireSm();
+    await this.requireReads().wait();
+    const leases = sm
+      .leases()
+      .map((l) => ({ id: l.id }))
+      .sort((a, b) => a.id - b.id);
+    return { header: this.header(sm.revision()), leases };
+  }
+
+  // ---- reads and watches --------------------------------------------------------------------------------
 
   async range(req: RangeRequest): Promise<RangeResponse> {
     validateRange(req);
     const sm = this.requireSm();
-    if (!req.serializable) await this.linearizableBarrier();
+    if (!req.serializable) await this.requireReads().wait();
     const r = await sm.range(req);
     return { header: this.header(r.revision), kvs: r.kvs, more: r.more, count: r.count };
   }
 
-  /**
-   * Resolves once this member has applied everything committed before the call (ReadIndex, §6.4). Reads
-   * that arrive while a round is in flight share the next round, so one heartbeat round serves many reads.
-   */
-  private linearizableBarrier(): Promise<void> {
+  watch(sink: WatchSink): WatchStream {
     this.requireNode();
-    return new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const timer = setTimeout(() => {
-        finished = true;
-        reject(this.node?.raft.lead === NONE ? Errors.noLeader() : Errors.timeout());
-      }, this.requestTimeoutMs);
-      this.nextReadWaiters.push(() => {
-        if (finished) return;
-        clearTimeout(timer);
-        resolve();
-      });
-      if (!this.readRound) this.startReadRound();
-    });
-  }
-
-  private startReadRound(): void {
-    if (!this.node || this.nextReadWaiters.length === 0) return;
-    this.readRound = { keys: new Set(), waiters: this.nextReadWaiters, sentAt: 0 };
-    this.nextReadWaiters = [];
-    this.sendReadRound(this.readRound);
-  }
-
-  private sendReadRound(round: ReadRound): void {
-    const ctx = Buffer.from(`${this.memberId}/${++this.readSeq}`);
-    round.keys.add(ctx.toString('latin1'));
-    round.sentAt = Date.now();
-    this.node?.readIndex(ctx);
-  }
-
-  private retryReadRound(force = false): void {
-    const round = this.readRound;
-    if (!round) {
-      if (this.nextReadWaiters.length > 0) this.startReadRound();
-      return;
-    }
-    // The request or its answer may have been lost (leader change, dropped message): ask again under a new
-    // context, still accepting an answer to the old ones, so a slow leader cannot starve the round.
-    if (force || Date.now() - round.sentAt >= READ_RETRY_MS) this.sendReadRound(round);
-  }
-
-  private onReadState(rs: ReadState): void {
-    const round = this.readRound;
-    if (!round || !round.keys.has(Buffer.from(rs.context).toString('latin1'))) return;
-    this.readRound = undefined;
-    const done = (): void => {
-      for (const w of round.waiters) w();
-    };
-    if ((this.node?.applied ?? 0) >= rs.index) done();
-    else this.appliedWaiters.push({ index: rs.index, done });
-    if (this.nextReadWaiters.length > 0) this.startReadRound();
-  }
-
-  private releaseAppliedWaiters(applied: number): void {
-    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
-      if (this.appliedWaiters[i].index <= applied) {
-        const [w] = this.appliedWaiters.splice(i, 1);
-        w.done();
-      }
-    }
+    if (!this.hub) throw Errors.starting();
+    return this.hub.openStream(sink);
   }
 
   // ---- status -------------------------------------------------------------------------------------------
@@ -415,6 +529,26 @@ class KeelMember implements KvService, Member {
       revision,
       raftTerm: this.node?.raft.term ?? 0,
     };
+  }
+
+  /** The store fills only the revision of a txn's headers (its own and its nested responses'). */
+  private withHeaders(txn: TxnResponse): TxnResponse {
+    const fix = (op: ResponseOp): ResponseOp => {
+      switch (op.type) {
+        case 'range':
+          return { type: 'range', range: { ...op.range, header: this.header(op.range.header.revision) } };
+        case 'put':
+          return { type: 'put', put: { ...op.put, header: this.header(op.put.header.revision) } };
+        case 'deleteRange':
+          return {
+            type: 'deleteRange',
+            deleteRange: { ...op.deleteRange, header: this.header(op.deleteRange.header.revision) },
+          };
+        case 'txn':
+          return { type: 'txn', txn: this.withHeaders(op.txn) };
+      }
+    };
+    return { header: this.header(txn.header.revision), succeeded: txn.succeeded, responses: txn.responses.map(fix) };
   }
 
   async status(): Promise<StatusResponse> {
@@ -464,12 +598,21 @@ class KeelMember implements KvService, Member {
     return this.sm;
   }
 
+  private requireReads(): ReadBarrier {
+    this.requireNode();
+    if (!this.reads) throw Errors.starting();
+    return this.reads;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.readRetryTimer) clearInterval(this.readRetryTimer);
-    // Stop the loop first (the batch in progress completes), then the peer streams (a server does not close
-    // while upgraded sockets are open), then the listeners.
+    this.reads?.close();
+    this.leases?.close();
+    this.hub?.close();
+    // Client streams first (no new requests), then the loop (the batch in progress completes), then the peer
+    // streams (a server does not close while upgraded sockets are open), then the listeners.
+    await this.streamServer?.close();
     await this.node?.stop();
     await this.transport?.close();
     await Promise.all([closeServer(this.clientServer), closeServer(this.peerServer)]);
@@ -481,9 +624,15 @@ class KeelMember implements KvService, Member {
   }
 }
 
-async function openStore(dir: string, log: Logger): Promise<KvStore> {
+/** Narrows an apply result to the kind the command gives; anything else is a bug worth a clear error. */
+function expect<K extends CommandResult['op']>(r: CommandResult, op: K): Extract<CommandResult, { op: K }> {
+  if (r.op !== op) throw new KvError(GrpcCode.Internal, `etcdserver: unexpected apply result ${r.op} for ${op}`);
+  return r as Extract<CommandResult, { op: K }>;
+}
+
+async function openStore(dir: string, log: Logger): Promise<MvccStore> {
   try {
-    return await KvStore.open(dir, log);
+    return await MvccStore.open(dir, log);
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
     if (cause && /lock/i.test(cause.message)) {

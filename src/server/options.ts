@@ -26,6 +26,10 @@ export interface MemberOptions {
   electionTimeoutMs: number;
   /** pino level. Default 'info'. */
   logLevel: string;
+  /** Milliseconds between two checkpoints of the leases' remaining TTLs through the log (etcd: 5 min). */
+  leaseCheckpointIntervalMs: number;
+  /** Milliseconds between two progress notifications to watches that asked for them (etcd: 10 min). */
+  watchProgressNotifyIntervalMs: number;
 }
 
 export const DEFAULT_MEMBER_OPTIONS = {
@@ -35,6 +39,8 @@ export const DEFAULT_MEMBER_OPTIONS = {
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
   logLevel: 'info',
+  leaseCheckpointIntervalMs: 300_000,
+  watchProgressNotifyIntervalMs: 600_000,
 } as const;
 
 /** Parses `n1=http://127.0.0.1:2380,n2=...`; throws an Error that names what is wrong. */
