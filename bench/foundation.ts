@@ -6,64 +6,12 @@
 //
 // Usage: npm run bench:foundation -- [--trials 10] [--seq-ops 2000] [--conc-ops 20000] [--out FILE]
 
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePortRange } from '../src/cli/procs';
 import { KeelHttpClient } from '../src/client/http-client';
-import { agreedLeader } from '../src/client/leader';
-
-const MAIN = path.resolve(__dirname, '../../dist/cli/main.js');
-
-interface ClusterFile {
-  members: { name: string; pid: number | null; clientUrl: string; peerUrl: string; dataDir: string }[];
-  endpoints: string;
-}
-
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function argStr(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-function keel(...args: string[]): string {
-  return execFileSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
-}
-
-function readCluster(dir: string): ClusterFile {
-  return JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as ClusterFile;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** The name of the leader that every member not in `exclude` names, or undefined. */
-async function leaderOf(cf: ClusterFile, exclude: Set<string>): Promise<string | undefined> {
-  const live = cf.members.filter((m) => !exclude.has(m.name));
-  const leader = await agreedLeader(live.map((m) => m.clientUrl));
-  return live.find((m) => m.clientUrl === leader)?.name;
-}
-
-async function waitLeader(cf: ClusterFile, exclude: Set<string>, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const l = await leaderOf(cf, exclude);
-    if (l) return l;
-    await sleep(10);
-  }
-  throw new Error('no leader');
-}
+import { arg, argStr, fsyncRate, keel, percentile, readCluster, sleep, waitLeader } from './lib/common';
 
 async function putLoad(endpoints: string[], ops: number, concurrency: number): Promise<{ opsPerSec: number; lat: number[] }> {
   const client = new KeelHttpClient({ endpoints, requestTimeoutMs: 10_000 });
@@ -84,21 +32,6 @@ async function putLoad(endpoints: string[], ops: number, concurrency: number): P
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   lat.sort((a, b) => a - b);
   return { opsPerSec: ops / secs, lat };
-}
-
-function fsyncRate(dir: string, n = 1000): number {
-  const file = path.join(dir, 'fsync-probe');
-  const fd = fs.openSync(file, 'w');
-  const buf = Buffer.alloc(400, 1);
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) {
-    fs.writeSync(fd, buf, 0, buf.length, i * buf.length);
-    fs.fdatasyncSync(fd);
-  }
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  fs.closeSync(fd);
-  fs.rmSync(file);
-  return n / secs;
 }
 
 async function main(): Promise<void> {
