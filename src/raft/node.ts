@@ -55,6 +55,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private stopped = false;
   private loopDone: Promise<void> = Promise.resolve();
   private snapshotIndex: number;
+  /** A local snapshot being written in the background, and one written whose log compaction is due. */
+  private snapshotting = false;
+  private snapshotWrite: Promise<void> = Promise.resolve();
+  private written?: { snap: Snapshot; keepFrom: number; started: number; bytes: number };
   private lastLeader: NodeId = '';
   private lastTerm = 0;
   private failure?: Error;
@@ -140,11 +144,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private async processReadies(): Promise<void> {
+    await this.compactAfterSnapshot();
     while (!this.stopped && this.raft.hasReady()) {
       const rd = this.raft.ready();
       await this.handleReady(rd);
       this.raft.advance(rd);
-      await this.maybeSnapshot();
+      this.maybeSnapshot();
+      await this.compactAfterSnapshot();
     }
   }
 
@@ -184,24 +190,50 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.emit('restored', s.meta.index);
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot when `snapshotCount` entries were applied since the last one. The state machine's dump
+   * and the file are written in the background (the store reads from a LevelDB snapshot, so applies go on
+   * meanwhile): with a large state they take seconds, and a loop that waited would stop heartbeats and
+   * replication for as long. The log is compacted afterwards, between two batches (compactAfterSnapshot).
+   */
+  private maybeSnapshot(): void {
     const applied = this.raft.log.applied;
-    if (applied - this.snapshotIndex < this.opts.snapshotCount) return;
+    if (this.snapshotting || applied - this.snapshotIndex < this.opts.snapshotCount) return;
     const term = this.raft.log.term(applied);
     if (term === undefined) return;
+    this.snapshotting = true;
     const started = Date.now();
-    const data = await this.opts.stateMachine.snapshot();
-    const snap: Snapshot = { meta: { index: applied, term, voters: [...this.raft.votersList()] }, data };
-    await this.opts.snapshotter.save(snap);
-    const keepFrom = Math.max(1, applied - this.opts.snapshotCatchupEntries);
-    this.raft.compact(snap, keepFrom);
-    await this.opts.wal.releaseTo(keepFrom);
+    const voters = [...this.raft.votersList()];
+    const write = async (): Promise<void> => {
+      const data = await this.opts.stateMachine.snapshot();
+      const snap: Snapshot = { meta: { index: applied, term, voters }, data };
+      await this.opts.snapshotter.save(snap);
+      const keepFrom = Math.max(1, applied - this.opts.snapshotCatchupEntries);
+      this.written = { snap, keepFrom, started, bytes: data.length };
+    };
+    this.snapshotWrite = write()
+      .catch((err: Error) => {
+        if (!this.stopped) this.fail(err);
+      })
+      .finally(() => {
+        this.snapshotting = false;
+        this.schedule();
+      });
+  }
+
+  /** Drops the log entries and WAL segments a snapshot written in the background made redundant. */
+  private async compactAfterSnapshot(): Promise<void> {
+    const w = this.written;
+    if (w === undefined) return;
+    this.written = undefined;
+    const { index, term } = w.snap.meta;
+    // A snapshot installed from the leader meanwhile is newer: this one is of no use any more.
+    if (index <= this.snapshotIndex) return;
+    this.raft.compact(w.snap, w.keepFrom);
+    await this.opts.wal.releaseTo(w.keepFrom);
     await this.opts.snapshotter.purge();
-    this.snapshotIndex = applied;
-    this.log.info(
-      { index: applied, term, bytes: data.length, keepFrom, ms: Date.now() - started },
-      'snapshot taken',
-    );
+    this.snapshotIndex = index;
+    this.log.info({ index, term, bytes: w.bytes, keepFrom: w.keepFrom, ms: Date.now() - w.started }, 'snapshot taken');
   }
 
   private logRoleChanges(): void {
@@ -228,5 +260,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.stopTimers();
     this.stopped = true;
     await this.loopDone.catch(() => undefined);
+    // A snapshot being written finishes (its file is complete or absent), so the store can be closed.
+    await this.snapshotWrite;
   }
 }
