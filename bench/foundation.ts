@@ -6,12 +6,20 @@
 //
 // Usage: npm run bench:foundation -- [--trials 10] [--seq-ops 2000] [--conc-ops 20000] [--out FILE]
 
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { freePortRange } from '../src/cli/procs';
 import { KeelHttpClient } from '../src/client/http-client';
-import { arg, argStr, fsyncRate, keel, percentile, readCluster, sleep, waitLeader } from './lib/common';
+import {
+  arg,
+  fsyncRate,
+  keel,
+  percentile,
+  readCluster,
+  Report,
+  runMain,
+  sleep,
+  waitLeader,
+  withLocalCluster,
+} from './lib/common';
 
 async function putLoad(endpoints: string[], ops: number, concurrency: number): Promise<{ opsPerSec: number; lat: number[] }> {
   const client = new KeelHttpClient({ endpoints, requestTimeoutMs: 10_000 });
@@ -38,17 +46,12 @@ async function main(): Promise<void> {
   const trials = arg('trials', 10);
   const seqOps = arg('seq-ops', 2000);
   const concOps = arg('conc-ops', 20000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
-  const base = await freePortRange(6);
-  const lines: string[] = [];
-  const say = (s: string): void => {
-    lines.push(s);
-    console.log(s);
-  };
-  try {
+  const report = new Report();
+  const say = (line: string): void => report.say(line);
+  await withLocalCluster(3, async (dir, first) => {
+    // Measured with the cluster up but idle, and again after the load; the mean is the reference.
     const fsyncBefore = fsyncRate(dir);
-    keel('cluster', 'up', '--nodes', '3', '--dir', dir, '--base-port', String(base), '--detach');
-    let cf = readCluster(dir);
+    let cf = first;
     const endpoints = cf.endpoints.split(',');
     await waitLeader(cf, new Set(), 15_000);
 
@@ -96,19 +99,8 @@ async function main(): Promise<void> {
     );
     say('');
     say(`Election trials (ms): ${elections.map(f).join(', ')}`);
-    const out = argStr('out');
-    if (out) fs.writeFileSync(out, lines.join('\n') + '\n');
-  } finally {
-    try {
-      keel('cluster', 'down', '--dir', dir);
-    } catch (err) {
-      console.error(`cluster down failed: ${(err as Error).message}`);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+    report.save();
+  });
 }
 
-main().catch((err: Error) => {
-  console.error(err.stack ?? err.message);
-  process.exit(1);
-});
+runMain(main);

@@ -8,13 +8,23 @@
 //
 // Usage: npm run bench:store -- [--get-ops 40000] [--watch-ops 2000] [--keys 1000000] [--out FILE]
 
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { freePortRange } from '../src/cli/procs';
 import { KeelClient } from '../src/client/stream-client';
 import type { RequestOp } from '../src/kv/api';
-import { arg, argStr, keel, peakRssMiB, percentile, readCluster, rssMiB, sleep, waitLeader } from './lib/common';
+import {
+  arg,
+  keel,
+  peakRssMiB,
+  percentile,
+  readCluster,
+  Report,
+  rssMiB,
+  runMain,
+  sleep,
+  waitLeader,
+  withLocalCluster,
+  type ClusterFile,
+} from './lib/common';
 
 const VALUE = Buffer.alloc(256, 'v');
 
@@ -106,90 +116,86 @@ async function main(): Promise<void> {
   const getOps = arg('get-ops', 40000);
   const watchOps = arg('watch-ops', 2000);
   const keys = arg('keys', 0);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-store-'));
-  const base = await freePortRange(6);
-  const lines: string[] = [];
-  const say = (s: string): void => {
-    lines.push(s);
-    console.log(s);
-  };
+  const report = new Report();
+  const say = (line: string): void => report.say(line);
   const clients: KeelClient[] = [];
-  try {
-    keel('cluster', 'up', '--nodes', '3', '--dir', dir, '--base-port', String(base), '--detach');
-    const cf = readCluster(dir);
-    const endpoints = cf.endpoints.split(',');
-    await waitLeader(cf, new Set(), 15_000);
-    // One client per member (its own endpoint first), so the reads are spread over the 3 members.
-    for (let i = 0; i < endpoints.length; i++) {
-      clients.push(new KeelClient({ endpoints: [endpoints[i], ...endpoints.filter((_e, j) => j !== i)], requestTimeoutMs: 20_000 }));
-    }
-    for (let i = 0; i < 1000; i++) await clients[0].put(`bench/${String(i).padStart(6, '0')}`, VALUE);
-
-    await getLoad(clients, 2000, 64, false); // warm-up, not counted
-    const lin = await getLoad(clients, getOps, 64, false);
-    const ser = await getLoad(clients, getOps, 64, true);
-    const wl = await watchLatency(clients[0], clients[1], watchOps);
-
-    const f = (x: number): string => x.toFixed(2);
-    say(`# Keel store figures (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`);
-    say('');
-    say(`Command: npm run bench:store -- --get-ops ${getOps} --watch-ops ${watchOps} --keys ${keys}`);
-    say('3 members on 127.0.0.1 (`keel cluster up`, default settings), native stream client (KeelClient), one');
-    say('connection per member, load generator on the same 2-core machine.');
-    say('');
-    say('| measure | result |');
-    say('|---|---|');
-    say(
-      `| get, linearizable (ReadIndex), c=64, ${getOps} ops | ${lin.opsPerSec.toFixed(0)} ops/s (p50 ${f(percentile(lin.lat, 50))} / p99 ${f(percentile(lin.lat, 99))} ms) |`,
-    );
-    say(
-      `| get, serializable (local), c=64, ${getOps} ops | ${ser.opsPerSec.toFixed(0)} ops/s (p50 ${f(percentile(ser.lat, 50))} / p99 ${f(percentile(ser.lat, 99))} ms) |`,
-    );
-    say(`| linearizable / serializable | ${(lin.opsPerSec / ser.opsPerSec).toFixed(2)} |`);
-    say(
-      `| watch: put acknowledged → event at a watcher on another member, ${watchOps} sequential puts | p50 ${f(percentile(wl.lat, 50))} / p99 ${f(percentile(wl.lat, 99))} / max ${f(wl.lat[wl.lat.length - 1])} ms (${wl.early} events arrived before the ack: counted as 0) |`,
-    );
-    say(
-      `| watch: put sent → event at that watcher (same puts) | p50 ${f(percentile(wl.fromSend, 50))} / p99 ${f(percentile(wl.fromSend, 99))} / max ${f(wl.fromSend[wl.fromSend.length - 1])} ms |`,
-    );
-
-    if (keys > 0) {
-      const secs = await loadKeys(clients[0], keys, 16);
-      await sleep(5000); // let the followers apply and the snapshot, if one is due, finish
-      const rss = cf.members.map((m) => ({ name: m.name, rss: rssMiB(m.pid as number), peak: peakRssMiB(m.pid as number) }));
-      const count = await clients[0].get('mem/', { prefix: true, countOnly: true });
-      say(
-        `| resident memory with ${count.count} keys of 256 bytes (loaded in ${secs.toFixed(0)} s, txns of 100 puts) | ${rss
-          .map((r) => `${r.name}: ${r.rss.toFixed(0)} MiB (peak ${r.peak.toFixed(0)} MiB)`)
-          .join('; ')} |`,
-      );
-      // The same member after a restart: its state comes back from disk (the newest snapshot file and the
-      // WAL), without the garbage and the in-memory log of the load.
-      const last = cf.members[cf.members.length - 1];
-      process.kill(last.pid as number, 'SIGTERM');
-      await sleep(2000);
-      keel('cluster', 'up', '--nodes', String(cf.members.length), '--dir', dir, '--detach');
-      const restarted = readCluster(dir).members.find((m) => m.name === last.name);
-      await sleep(10_000);
-      const again = await clients[0].get('mem/', { prefix: true, countOnly: true, serializable: true });
-      say(
-        `| ${last.name} restarted on that data (after 10 s; ${again.count} keys) | ${rssMiB(restarted?.pid as number).toFixed(0)} MiB (peak ${peakRssMiB(restarted?.pid as number).toFixed(0)} MiB) |`,
-      );
-    }
-    const out = argStr('out');
-    if (out) fs.writeFileSync(out, lines.join('\n') + '\n');
-  } finally {
-    for (const c of clients) await c.close().catch(() => undefined);
+  await withLocalCluster(3, async (dir, cf) => {
     try {
-      keel('cluster', 'down', '--dir', dir);
-    } catch (err) {
-      console.error(`cluster down failed: ${(err as Error).message}`);
+      await measure(dir, cf, clients, { getOps, watchOps, keys }, say);
+      report.save();
+    } finally {
+      for (const c of clients) await c.close().catch(() => undefined);
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+async function measure(
+  dir: string,
+  cf: ClusterFile,
+  clients: KeelClient[],
+  o: { getOps: number; watchOps: number; keys: number },
+  say: (line: string) => void,
+): Promise<void> {
+  const { getOps, watchOps, keys } = o;
+  const endpoints = cf.endpoints.split(',');
+  await waitLeader(cf, new Set(), 15_000);
+  // One client per member (its own endpoint first), so the reads are spread over the 3 members.
+  for (let i = 0; i < endpoints.length; i++) {
+    clients.push(new KeelClient({ endpoints: [endpoints[i], ...endpoints.filter((_e, j) => j !== i)], requestTimeoutMs: 20_000 }));
+  }
+  for (let i = 0; i < 1000; i++) await clients[0].put(`bench/${String(i).padStart(6, '0')}`, VALUE);
+
+  await getLoad(clients, 2000, 64, false); // warm-up, not counted
+  const lin = await getLoad(clients, getOps, 64, false);
+  const ser = await getLoad(clients, getOps, 64, true);
+  const wl = await watchLatency(clients[0], clients[1], watchOps);
+
+  const f = (x: number): string => x.toFixed(2);
+  say(`# Keel store figures (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version})`);
+  say('');
+  say(`Command: npm run bench:store -- --get-ops ${getOps} --watch-ops ${watchOps} --keys ${keys}`);
+  say('3 members on 127.0.0.1 (`keel cluster up`, default settings), native stream client (KeelClient), one');
+  say('connection per member, load generator on the same 2-core machine.');
+  say('');
+  say('| measure | result |');
+  say('|---|---|');
+  say(
+    `| get, linearizable (ReadIndex), c=64, ${getOps} ops | ${lin.opsPerSec.toFixed(0)} ops/s (p50 ${f(percentile(lin.lat, 50))} / p99 ${f(percentile(lin.lat, 99))} ms) |`,
+  );
+  say(
+    `| get, serializable (local), c=64, ${getOps} ops | ${ser.opsPerSec.toFixed(0)} ops/s (p50 ${f(percentile(ser.lat, 50))} / p99 ${f(percentile(ser.lat, 99))} ms) |`,
+  );
+  say(`| linearizable / serializable | ${(lin.opsPerSec / ser.opsPerSec).toFixed(2)} |`);
+  say(
+    `| watch: put acknowledged → event at a watcher on another member, ${watchOps} sequential puts | p50 ${f(percentile(wl.lat, 50))} / p99 ${f(percentile(wl.lat, 99))} / max ${f(wl.lat[wl.lat.length - 1])} ms (${wl.early} events arrived before the ack: counted as 0) |`,
+  );
+  say(
+    `| watch: put sent → event at that watcher (same puts) | p50 ${f(percentile(wl.fromSend, 50))} / p99 ${f(percentile(wl.fromSend, 99))} / max ${f(wl.fromSend[wl.fromSend.length - 1])} ms |`,
+  );
+
+  if (keys > 0) {
+    const secs = await loadKeys(clients[0], keys, 16);
+    await sleep(5000); // let the followers apply and the snapshot, if one is due, finish
+    const rss = cf.members.map((m) => ({ name: m.name, rss: rssMiB(m.pid as number), peak: peakRssMiB(m.pid as number) }));
+    const count = await clients[0].get('mem/', { prefix: true, countOnly: true });
+    say(
+      `| resident memory with ${count.count} keys of 256 bytes (loaded in ${secs.toFixed(0)} s, txns of 100 puts) | ${rss
+        .map((r) => `${r.name}: ${r.rss.toFixed(0)} MiB (peak ${r.peak.toFixed(0)} MiB)`)
+        .join('; ')} |`,
+    );
+    // The same member after a restart: its state comes back from disk (the newest snapshot file and the
+    // WAL), without the garbage and the in-memory log of the load.
+    const last = cf.members[cf.members.length - 1];
+    process.kill(last.pid as number, 'SIGTERM');
+    await sleep(2000);
+    keel('cluster', 'up', '--nodes', String(cf.members.length), '--dir', dir, '--detach');
+    const restarted = readCluster(dir).members.find((m) => m.name === last.name);
+    await sleep(10_000);
+    const again = await clients[0].get('mem/', { prefix: true, countOnly: true, serializable: true });
+    say(
+      `| ${last.name} restarted on that data (after 10 s; ${again.count} keys) | ${rssMiB(restarted?.pid as number).toFixed(0)} MiB (peak ${peakRssMiB(restarted?.pid as number).toFixed(0)} MiB) |`,
+    );
   }
 }
 
-main().catch((err: Error) => {
-  console.error(err.stack ?? err.message);
-  process.exit(1);
-});
+runMain(main);

@@ -3,7 +3,9 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { freePortRange } from '../../src/cli/procs';
 import { agreedLeader } from '../../src/client/leader';
 
 export const MAIN = path.resolve(__dirname, '../../../dist/cli/main.js');
@@ -92,4 +94,49 @@ export function peakRssMiB(pid: number): number {
   const m = /^VmHWM:\s+(\d+) kB/m.exec(status);
   if (!m) throw new Error(`no VmHWM for pid ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/** Starts `nodes` members with `keel cluster up --detach` in a temporary dir on free ports, runs `fn`, and
+ *  always stops the members and removes the dir afterwards. */
+export async function withLocalCluster<T>(
+  nodes: number,
+  fn: (dir: string, cf: ClusterFile) => Promise<T>,
+): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
+  try {
+    const base = await freePortRange(2 * nodes);
+    keel('cluster', 'up', '--nodes', String(nodes), '--dir', dir, '--base-port', String(base), '--detach');
+    return await fn(dir, readCluster(dir));
+  } finally {
+    try {
+      keel('cluster', 'down', '--dir', dir);
+    } catch (err) {
+      console.error(`cluster down failed: ${(err as Error).message}`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a benchmark's main: an error is printed and the process exits 1. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((err: Error) => {
+    console.error(err.stack ?? err.message);
+    process.exit(1);
+  });
+}
+
+/** Lines printed as they come and, with `--out FILE`, written to FILE at the end. */
+export class Report {
+  private readonly lines: string[] = [];
+
+  say(line: string): void {
+    this.lines.push(line);
+    console.log(line);
+  }
+
+  /** Writes the lines to the file named by --out, if any. */
+  save(): void {
+    const out = argStr('out');
+    if (out) fs.writeFileSync(out, this.lines.join('\n') + '\n');
+  }
 }
