@@ -4,6 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { NodeId } from '../raft/core/types';
+import { clusterIdOf, memberIdOf } from './ids';
+import type { InitialMember } from './options';
 
 export interface MemberIdentity {
   name: string;
@@ -14,6 +16,23 @@ export interface MemberIdentity {
 }
 
 const FILE = 'member.json';
+
+/** The identity of member `name` of a new cluster (ids derived from the initial cluster and the token), as
+ *  `keel node` and `keel snapshot restore` both write it. Throws if `name` is not in the cluster. */
+export function identityOf(name: string, initialCluster: InitialMember[], token: string): MemberIdentity {
+  const self = initialCluster.find((m) => m.name === name);
+  if (self === undefined) {
+    throw new Error(
+      `member name "${name}" is not in the initial cluster (it has ${initialCluster.map((m) => m.name).join(', ')})`,
+    );
+  }
+  return {
+    name,
+    memberId: memberIdOf(self.peerUrl, token),
+    clusterId: clusterIdOf(initialCluster, token),
+    initialCluster: initialCluster.map((m) => ({ name: m.name, id: memberIdOf(m.peerUrl, token), peerUrl: m.peerUrl })),
+  };
+}
 
 export async function readIdentity(dataDir: string): Promise<MemberIdentity | undefined> {
   const file = path.join(dataDir, FILE);

@@ -63,9 +63,9 @@ import { Snapshotter } from '../raft/snapshot/snapshotter';
 import { PeerTransport } from '../raft/transport/transport';
 import { Wal } from '../raft/wal/wal';
 import { createClientServer } from './http-gateway';
-import { clusterIdOf, memberIdOf } from './ids';
 import { LeaseKeeper } from './lease-keeper';
-import { checkIdentity, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
+import { maintenanceSnapshotRoute } from './maintenance-snapshot';
+import { checkIdentity, identityOf, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
 import type { MemberOptions } from './options';
 import { ReadBarrier } from './read-barrier';
 import { attachStreamServer, type StreamServer } from './stream-server';
@@ -165,18 +165,9 @@ class KeelMember implements KvService, Member {
         `--initial-cluster gives ${opts.name} the peer URL ${self.peerUrl}, but --listen-peer-urls is ${opts.listenPeerUrl}`,
       );
     }
-    this.memberId = memberIdOf(self.peerUrl, opts.initialClusterToken);
-    this.clusterId = clusterIdOf(opts.initialCluster, opts.initialClusterToken);
-    this.identity = {
-      name: opts.name,
-      memberId: this.memberId,
-      clusterId: this.clusterId,
-      initialCluster: opts.initialCluster.map((m) => ({
-        name: m.name,
-        id: memberIdOf(m.peerUrl, opts.initialClusterToken),
-        peerUrl: m.peerUrl,
-      })),
-    };
+    this.identity = identityOf(opts.name, opts.initialCluster, opts.initialClusterToken);
+    this.memberId = this.identity.memberId;
+    this.clusterId = this.identity.clusterId;
     // etcd: 5 s plus two election timeouts, so a request survives one leader change.
     this.requestTimeoutMs = 5000 + 2 * opts.electionTimeoutMs;
   }
@@ -195,7 +186,15 @@ class KeelMember implements KvService, Member {
       res.end();
     });
     await listen(peerServer, opts.listenPeerUrl, 'peer');
-    const clientServer = createClientServer(this, { logger: this.log });
+    const clientServer = createClientServer(this, {
+      logger: this.log,
+      extraRoutes: [
+        maintenanceSnapshotRoute(
+          { snapshot: () => this.requireSm().snapshot(), header: (revision) => this.header(revision) },
+          { logger: this.log },
+        ),
+      ],
+    });
     try {
       await listen(clientServer, opts.listenClientUrl, 'client');
     } catch (err) {
