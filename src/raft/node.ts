@@ -33,6 +33,9 @@ export interface RaftNodeOptions {
   snapshotCatchupEntries: number;
   /** Index of the newest snapshot on disk at start. */
   snapshotIndex: number;
+  /** Seconds spent writing a snapshot taken here / received from the leader (for metrics). */
+  onSnapshotSaved?: (seconds: number) => void;
+  onSnapshotInstalled?: (seconds: number) => void;
 }
 
 export interface RaftNodeEvents {
@@ -179,7 +182,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     // Order matters for a crash in the middle: the snapshot file first, then the WAL marker that voids the
     // older log, then the state machine in one batch. On restart, a snapshot newer than the applied index
     // is restored again, so a crash at any point leaves the old state or the new one.
+    const started = performance.now();
     await snapshotter.save(s);
+    this.opts.onSnapshotInstalled?.((performance.now() - started) / 1000);
     await wal.saveSnapshotMarker({ index: s.meta.index, term: s.meta.term });
     await stateMachine.restore(s);
     this.snapshotIndex = s.meta.index;
@@ -207,7 +212,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const write = async (): Promise<void> => {
       const data = await this.opts.stateMachine.snapshot();
       const snap: Snapshot = { meta: { index: applied, term, voters }, data };
+      const saveStarted = performance.now();
       await this.opts.snapshotter.save(snap);
+      this.opts.onSnapshotSaved?.((performance.now() - saveStarted) / 1000);
       const keepFrom = Math.max(1, applied - this.opts.snapshotCatchupEntries);
       this.written = { snap, keepFrom, started, bytes: data.length };
     };

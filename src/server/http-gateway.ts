@@ -44,6 +44,7 @@ import {
 } from '../kv/validate';
 import { leaseKeepAliveHandler, watchHandler } from './gateway-streams';
 import { parseJson, readBody, sendError, sendJson, sendKvError, type Handler } from './json';
+import { countGatewayCalls, type RpcObserver } from './metrics/rpc-observer';
 
 /** A route another module adds to the client listener (/metrics, cluster membership, ...). It gets the
  *  request unread, so that it can stream; src/server/json.ts has helpers for JSON bodies and answers. */
@@ -57,6 +58,8 @@ export interface ExtraRoute {
 export interface ClientServerOptions {
   logger?: Logger;
   extraRoutes?: ExtraRoute[];
+  /** Counts every request of a route that stands for one of etcd's gRPC methods (MemberMetrics.rpc). */
+  rpcMetrics?: RpcObserver;
 }
 
 /** What etcd reports, so that etcd tooling that checks versions accepts us; `keel` is our own. */
@@ -103,7 +106,7 @@ export function createClientServer(svc: KvService, opts: ClientServerOptions = {
     let byMethod = routes.get(p);
     if (byMethod === undefined) routes.set(p, (byMethod = new Map()));
     if (byMethod.has(method)) throw new Error(`client server: route ${method} ${p} is defined twice`);
-    byMethod.set(method, h);
+    byMethod.set(method, countGatewayCalls(opts.rpcMetrics, p, h));
   };
 
   add('POST', '/v3/kv/range', rpc(parseRangeRequest, validateRange, (r) => svc.range(r), rangeResponseToJson));

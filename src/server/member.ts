@@ -65,6 +65,7 @@ import { Wal } from '../raft/wal/wal';
 import { createClientServer } from './http-gateway';
 import { LeaseKeeper } from './lease-keeper';
 import { maintenanceSnapshotRoute } from './maintenance-snapshot';
+import { MemberMetrics } from './metrics';
 import { checkIdentity, identityOf, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
 import type { MemberOptions } from './options';
 import { ReadBarrier } from './read-barrier';
@@ -146,6 +147,7 @@ class KeelMember implements KvService, Member {
   private hub?: WatchHub;
   private leases?: LeaseKeeper;
   private reads?: ReadBarrier;
+  private readonly metrics: MemberMetrics;
 
   private proposalSeq = 0;
   private readonly pendingWrites = new Map<string, PendingWrite>();
@@ -170,6 +172,20 @@ class KeelMember implements KvService, Member {
     this.clusterId = this.identity.clusterId;
     // etcd: 5 s plus two election timeouts, so a request survives one leader change.
     this.requestTimeoutMs = 5000 + 2 * opts.electionTimeoutMs;
+    this.metrics = new MemberMetrics({
+      memberId: this.memberId,
+      sources: {
+        leader: () => this.node?.raft.lead,
+        isLeader: () => this.node?.isLeader(),
+        committedIndex: () => this.node?.raft.log.commit,
+        appliedIndex: () => this.node?.applied,
+        pendingProposals: () => this.pendingWrites.size,
+        revision: () => this.sm?.revision(),
+        compactRevision: () => this.sm?.compactRevision(),
+        dbSize: () => this.sm?.dbSize(),
+        peers: () => this.transport?.stats(),
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -188,7 +204,9 @@ class KeelMember implements KvService, Member {
     await listen(peerServer, opts.listenPeerUrl, 'peer');
     const clientServer = createClientServer(this, {
       logger: this.log,
+      rpcMetrics: this.metrics.rpc,
       extraRoutes: [
+        this.metrics.route,
         maintenanceSnapshotRoute(
           { snapshot: () => this.requireSm().snapshot(), header: (revision) => this.header(revision) },
           { logger: this.log },
@@ -203,7 +221,7 @@ class KeelMember implements KvService, Member {
     }
     this.peerServer = peerServer;
     this.clientServer = clientServer;
-    this.streamServer = attachStreamServer(clientServer, this, { logger: this.log });
+    this.streamServer = attachStreamServer(clientServer, this, { logger: this.log, rpcMetrics: this.metrics.rpc });
 
     try {
       await this.openStorage(peerServer);
@@ -234,7 +252,7 @@ class KeelMember implements KvService, Member {
     else await writeIdentity(opts.dataDir, this.identity);
     const identity = found ?? this.identity;
 
-    const sm = await openStore(path.join(opts.dataDir, 'db'), this.log);
+    const sm = await openStore(path.join(opts.dataDir, 'db'), this.log, this.metrics.observeBackendCommit);
     this.sm = sm;
     const snapshotter = new Snapshotter(path.join(opts.dataDir, 'snap'), this.log);
     const snapshot = await snapshotter.loadNewest();
@@ -249,11 +267,11 @@ class KeelMember implements KvService, Member {
     const walDir = path.join(opts.dataDir, 'wal');
     let storage;
     if (await Wal.exists(walDir)) {
-      const { wal, contents } = await Wal.open(walDir, { logger: this.log });
+      const { wal, contents } = await Wal.open(walDir, { logger: this.log, onFsync: this.metrics.observeWalFsync });
       this.wal = wal;
       storage = { hardState: contents.hardState, snapshot, entries: contents.entries };
     } else {
-      this.wal = await Wal.create(walDir, { logger: this.log });
+      this.wal = await Wal.create(walDir, { logger: this.log, onFsync: this.metrics.observeWalFsync });
       storage = { hardState: { term: 0, vote: NONE, commit: 0 }, snapshot, entries: [] };
     }
     const electionTick = Math.max(2, Math.round(opts.electionTimeoutMs / opts.heartbeatIntervalMs));
@@ -283,6 +301,7 @@ class KeelMember implements KvService, Member {
       clusterId: this.clusterId,
       peers,
       logger: this.log,
+      onRoundTrip: this.metrics.observePeerRoundTrip,
       onMessage: (msg) => {
         if (peers.has(msg.from) && msg.to === this.memberId) this.node?.step(msg);
       },
@@ -300,6 +319,8 @@ class KeelMember implements KvService, Member {
       snapshotCount: opts.snapshotCount,
       snapshotCatchupEntries: opts.snapshotCatchupEntries,
       snapshotIndex: snapshot?.meta.index ?? 0,
+      onSnapshotSaved: this.metrics.observeSnapshotSave,
+      onSnapshotInstalled: this.metrics.observeReceivedSnapshotSave,
     });
     const hub = new WatchHub({
       history: sm,
@@ -337,6 +358,7 @@ class KeelMember implements KvService, Member {
     });
     node.on('readState', (rs) => reads.onReadState(rs));
     node.on('leaderChange', (lead) => {
+      this.metrics.onLeaderChange(lead);
       reads.onLeaderChange();
       if (lead === this.memberId) leases.onPromote();
       if (lead !== NONE) this.repropose(node);
@@ -367,6 +389,7 @@ class KeelMember implements KvService, Member {
       const timer = setTimeout(() => {
         if (retry) clearTimeout(retry);
         this.pendingWrites.delete(id);
+        this.metrics.onProposalFailed();
         reject(Errors.timeout());
       }, this.requestTimeoutMs);
       this.pendingWrites.set(id, {
@@ -629,9 +652,9 @@ function expect<K extends CommandResult['op']>(r: CommandResult, op: K): Extract
   return r as Extract<CommandResult, { op: K }>;
 }
 
-async function openStore(dir: string, log: Logger): Promise<MvccStore> {
+async function openStore(dir: string, log: Logger, onCommit: (seconds: number) => void): Promise<MvccStore> {
   try {
-    return await MvccStore.open(dir, log);
+    return await MvccStore.open(dir, log, { onCommit });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
     if (cause && /lock/i.test(cause.message)) {

@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { KvService } from '../kv/api';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, STREAM_PATH } from '../kv/stream-protocol';
+import type { RpcObserver } from './metrics/rpc-observer';
 import { StreamSession, type SessionSettings } from './stream-session';
 
 export interface StreamServerOptions {
@@ -25,6 +26,8 @@ export interface StreamServerOptions {
   lowWaterBytes?: number;
   /** Clients are pinged this often; one that has not answered the previous ping is cut. Default 15000. */
   pingIntervalMs?: number;
+  /** Counts every request as the etcd gRPC call it stands for (MemberMetrics.rpc). */
+  rpcMetrics?: RpcObserver;
 }
 
 export interface StreamServer {
@@ -68,6 +71,7 @@ class NativeStreamServer implements StreamServer {
       lowWaterBytes,
       drainPollMs: 5,
       pingIntervalMs: positive('pingIntervalMs', opts.pingIntervalMs, 15_000),
+      rpcMetrics: opts.rpcMetrics,
     };
     this.wss = new WebSocketServer({
       noServer: true,

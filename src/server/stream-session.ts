@@ -35,6 +35,8 @@ import {
   type ResultOf,
   type StreamMethod,
 } from '../kv/stream-protocol';
+import { codeOfError } from './metrics/rpc-names';
+import { SessionRpcs, type RpcObserver } from './metrics/rpc-observer';
 
 export interface SessionSettings {
   maxFrameBytes: number;
@@ -45,6 +47,8 @@ export interface SessionSettings {
   drainPollMs: number;
   /** A client that leaves a ping unanswered for this long is cut (its watches are freed). */
   pingIntervalMs: number;
+  /** Counts the requests as etcd's gRPC calls (optional). */
+  rpcMetrics?: RpcObserver;
 }
 
 /** After asking a misbehaving client to close, how long to wait for its close frame before cutting. */
@@ -80,6 +84,7 @@ export class StreamSession {
   private readonly pingTimer: NodeJS.Timeout;
   private awaitingPong = false;
   private graceTimer: NodeJS.Timeout | undefined;
+  private readonly rpcs: SessionRpcs;
 
   constructor(
     private readonly ws: WebSocket,
@@ -88,6 +93,7 @@ export class StreamSession {
     private readonly log: Logger,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.rpcs = new SessionRpcs(settings.rpcMetrics);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.onClose());
     // ws reports protocol violations of the client here (a frame above maxPayload, bad framing), then closes.
@@ -176,6 +182,7 @@ export class StreamSession {
     }
     if (this.inFlight.size >= this.settings.maxInFlight) {
       // etcd's message for its own in-flight bound (ErrTooManyRequests). Not served, so safe to retry.
+      this.rpcs.request(frame.method)(GrpcCode.Unavailable);
       this.answerError(frame.id, new KvError(GrpcCode.Unavailable, 'etcdserver: too many requests'));
       return;
     }
@@ -183,6 +190,7 @@ export class StreamSession {
   }
 
   private serve(frame: RequestFrame): void {
+    const end = this.rpcs.request(frame.method);
     switch (frame.method) {
       case 'watchCreate':
         this.createWatch(frame.id, frame.params);
@@ -208,8 +216,14 @@ export class StreamSession {
           pending = Promise.reject(err);
         }
         pending.then(
-          (result) => this.answer(id, result),
-          (err: unknown) => this.answerFailure(id, method, err),
+          (result) => {
+            end(GrpcCode.OK);
+            this.answer(id, result);
+          },
+          (err: unknown) => {
+            end(codeOfError(err));
+            this.answerFailure(id, method, err);
+          },
         );
       }
     }
@@ -407,6 +421,9 @@ export class StreamSession {
 
   private onClose(): void {
     if (this.closed) return;
+    // The connection's streams end as gRPC's do: Canceled when the client went away, Unavailable when this
+    // member closed it (shutting down, or refusing a client that broke the protocol).
+    this.rpcs.close(this.closing ? GrpcCode.Unavailable : GrpcCode.Canceled);
     this.closed = true;
     this.closing = true;
     clearInterval(this.pingTimer);

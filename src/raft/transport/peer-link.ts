@@ -73,6 +73,7 @@ export interface LinkSettings {
   backoffMaxMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  onRoundTrip?: (peer: NodeId, seconds: number) => void;
 }
 
 /** A stream that stayed up this long counts as healthy: its loss restarts the back-off from the minimum.
@@ -462,6 +463,7 @@ export class PeerLink {
     if (this.conn !== conn || conn.pingSentAt === undefined) return;
     this.rttMs = performance.now() - conn.pingSentAt;
     conn.pingSentAt = undefined;
+    this.cfg.onRoundTrip?.(this.id, this.rttMs / 1000);
   }
 
   private stopPing(): void {

@@ -59,6 +59,9 @@ export interface TransportOptions {
   /** An outgoing stream whose ping stays unanswered this long (with its buffer not draining) is dropped and
    *  redialed, default 5000 ms. */
   pongTimeoutMs?: number;
+  /** Told each round trip measured on an outgoing stream (ping to pong), in seconds (the member's
+   *  etcd_network_peer_round_trip_time_seconds). Must not throw. */
+  onRoundTrip?: (peer: NodeId, seconds: number) => void;
 }
 
 export type { PeerStats, DropReason } from './peer-link';
@@ -115,6 +118,7 @@ export class PeerTransport {
       backoffMaxMs,
       pingIntervalMs: positive('pingIntervalMs', opts.pingIntervalMs, 1000),
       pongTimeoutMs: positive('pongTimeoutMs', opts.pongTimeoutMs, 5000),
+      onRoundTrip: opts.onRoundTrip,
     };
     this.onMessage = opts.onMessage;
     this.wss = new WebSocketServer({
