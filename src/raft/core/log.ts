@@ -254,6 +254,21 @@ export class RaftLog {
     }
   }
 
+  /**
+   * The index of the first (or, with `last`, the last) ConfChange entry held in [lo, hi], or 0 if none.
+   * Entries not held (compacted, or beyond the end) are skipped.
+   */
+  findConfChange(lo: number, hi: number, last = false): number {
+    lo = Math.max(lo, this.offset);
+    hi = Math.min(hi, this.lastIndex());
+    if (last) {
+      for (let i = hi; i >= lo; i--) if (this.entries[i - this.offset].type === EntryType.ConfChange) return i;
+    } else {
+      for (let i = lo; i <= hi; i++) if (this.entries[i - this.offset].type === EntryType.ConfChange) return i;
+    }
+    return 0;
+  }
+
   /** For invariant checks and status: every entry we hold. */
   allEntries(): readonly Entry[] {
     return this.entries;

@@ -55,6 +55,8 @@ export class Progress {
   probeSent = false;
   /** Set by any message from the follower; check-quorum reads and clears it once per election timeout. */
   recentActive = false;
+  /** A learner gets the log like any follower but never counts for a quorum. */
+  isLearner = false;
   readonly inflights: Inflights;
   /** In Snapshot: the snapshot being sent, the next byte to send, and the tick of the last chunk sent. */
   snapshot?: Snapshot;

@@ -10,7 +10,8 @@ export const NONE: NodeId = '';
 export const enum EntryType {
   /** Application data for the state machine. An empty `data` is the leader's no-op at the start of a term. */
   Normal = 0,
-  /** A membership change (reserved: runtime membership is a later issue). */
+  /** A membership change: `data` is a ConfChangeData (see confchange.ts). It takes effect on each member
+   *  when that member applies it (the driver calls Raft.applyConfChange), as in etcd-raft. */
   ConfChange = 1,
 }
 
@@ -28,11 +29,27 @@ export interface HardState {
   commit: number;
 }
 
+/** A configuration: who votes, and who only receives the log (etcd-raft's ConfState, without joint consensus). */
+export interface ConfState {
+  voters: NodeId[];
+  /** Members that receive appends, snapshots and heartbeats but never vote, campaign or count for a quorum. */
+  learners: NodeId[];
+  /**
+   * Every id ever removed from the configuration: members ignore them, so that a removed member cannot
+   * disrupt the cluster, and an id is never reused (etcd's ErrIDRemoved). Absent: none.
+   */
+  removed?: NodeId[];
+}
+
 export interface SnapshotMeta {
   index: number;
   term: number;
   /** The voting members at `index`. */
   voters: NodeId[];
+  /** The learners at `index`. Absent in snapshots written before learners existed, which had none. */
+  learners?: NodeId[];
+  /** The ids removed from the configuration up to `index` (ConfState.removed). Absent: none. */
+  removed?: NodeId[];
 }
 
 /** A dump of the state machine at `meta.index`; `data` is opaque to Raft. */
@@ -64,6 +81,13 @@ export const enum MessageType {
   TimeoutNow = 14,
 }
 
+/**
+ * The context of the vote requests of a candidate that campaigns because the leader told it to (leadership
+ * transfer, thesis §3.10): voters grant it even though they heard from that leader within the election
+ * timeout. etcd-raft's campaignTransfer, with the same bytes.
+ */
+export const CAMPAIGN_TRANSFER: Readonly<Uint8Array> = new TextEncoder().encode('CampaignTransfer');
+
 export interface Message {
   type: MessageType;
   from: NodeId;
@@ -87,7 +111,8 @@ export interface Message {
   offset?: number;
   chunk?: Uint8Array;
   done?: boolean;
-  /** ReadIndex / ReadIndexResp / Heartbeat / HeartbeatResp: the read request's context. */
+  /** ReadIndex / ReadIndexResp / Heartbeat / HeartbeatResp: the read request's context.
+   *  Vote: CAMPAIGN_TRANSFER when the candidate campaigns because the leader handed leadership over. */
   context?: Uint8Array;
 }
 
@@ -132,7 +157,12 @@ export interface Ready {
 
 export interface RaftConfig {
   id: NodeId;
-  /** Voting members, this one included, used when there is no snapshot yet (a fresh cluster). */
+  /**
+   * Voting members, this one included, used when there is no snapshot yet (a fresh cluster). Empty for a
+   * member joining a running cluster (etcd's --initial-cluster-state existing): it knows no configuration,
+   * so it never campaigns, until it applies a ConfChange entry or installs a snapshot from the leader;
+   * both carry the whole configuration.
+   */
   peers: NodeId[];
   /** Ticks without hearing from a leader before a follower campaigns; randomized in [e, 2e). Default 10. */
   electionTick?: number;

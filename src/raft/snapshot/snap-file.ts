@@ -3,7 +3,7 @@
 //   offset 0       8 bytes  magic "KEELSNAP"
 //   offset 8       u32 LE   format version (1)
 //   offset 12      u64 LE   body length n
-//   offset 20      n bytes  body: msgpackr map {meta: {index, term, voters}, data}
+//   offset 20      n bytes  body: msgpackr map {meta: {index, term, voters, learners?, removed?}, data}
 //   offset 20 + n  u32 LE   crc32c of bytes [0, 20 + n): header and body
 //
 // The file must be exactly 24 + n bytes: anything shorter is a torn write, anything longer is not ours.
@@ -44,10 +44,11 @@ export function parseSnapName(name: string): { term: number; index: number } | u
 
 /** The file as separate buffers (header, body, trailer), so that writing needs no concatenation. */
 export function encodeSnapFile(s: Snapshot): Buffer[] {
-  const body = packr.pack({
-    meta: { index: s.meta.index, term: s.meta.term, voters: [...s.meta.voters] },
-    data: s.data,
-  });
+  const meta: Record<string, unknown> = { index: s.meta.index, term: s.meta.term, voters: [...s.meta.voters] };
+  // Written only when present, so that files without learners stay byte-identical to the older format.
+  if (s.meta.learners !== undefined && s.meta.learners.length > 0) meta.learners = [...s.meta.learners];
+  if (s.meta.removed !== undefined && s.meta.removed.length > 0) meta.removed = [...s.meta.removed];
+  const body = packr.pack({ meta, data: s.data });
   const header = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(header, 0);
   header.writeUInt32LE(SNAP_FORMAT_VERSION, 8);
@@ -55,6 +56,10 @@ export function encodeSnapFile(s: Snapshot): Buffer[] {
   const trailer = Buffer.alloc(TRAILER_SIZE);
   trailer.writeUInt32LE(crc32c(body, crc32c(header)), 0);
   return [header, body, trailer];
+}
+
+function isIdList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
 function isCount(v: unknown): v is number {
@@ -86,11 +91,13 @@ export function decodeSnapFile(buf: Buffer): Snapshot | { error: string } {
   const { meta, data } = body as { meta?: unknown; data?: unknown };
   if (!(data instanceof Uint8Array)) return { error: 'body.data is not binary' };
   if (typeof meta !== 'object' || meta === null) return { error: 'body.meta is not a map' };
-  const { index, term, voters } = meta as { index?: unknown; term?: unknown; voters?: unknown };
+  const { index, term, voters, learners, removed } = meta as Record<string, unknown>;
   if (!isCount(index) || !isCount(term)) return { error: 'body.meta index or term is not a non-negative integer' };
-  if (!Array.isArray(voters) || !voters.every((v): v is string => typeof v === 'string')) {
-    return { error: 'body.meta.voters is not a list of member ids' };
-  }
+  if (!isIdList(voters)) return { error: 'body.meta.voters is not a list of member ids' };
+  if (learners !== undefined && !isIdList(learners)) return { error: 'body.meta.learners is not a list of member ids' };
+  if (removed !== undefined && !isIdList(removed)) return { error: 'body.meta.removed is not a list of member ids' };
   const m: SnapshotMeta = { index, term, voters };
+  if (learners !== undefined && learners.length > 0) m.learners = learners;
+  if (removed !== undefined && removed.length > 0) m.removed = removed;
   return { meta: m, data };
 }

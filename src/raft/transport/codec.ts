@@ -150,6 +150,12 @@ function checkSnapshotMeta(s: unknown): string | undefined {
   if (!Array.isArray(s.voters) || !s.voters.every((v: unknown) => typeof v === 'string')) {
     return 'voters must be an array of strings';
   }
+  for (const field of ['learners', 'removed'] as const) {
+    const v = s[field];
+    if (v !== undefined && (!Array.isArray(v) || !v.every((x: unknown) => typeof x === 'string'))) {
+      return `${field} must be an array of strings`;
+    }
+  }
   return undefined;
 }
 
@@ -157,7 +163,7 @@ function checkSnapshotMeta(s: unknown): string | undefined {
 // checks above need a look (FIRST_TYPE..LAST_TYPE must be exactly MessageType's values).
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const entryFields: Exact<keyof Entry, 'term' | 'index' | 'type' | 'data'> = true;
-const metaFields: Exact<keyof SnapshotMeta, 'index' | 'term' | 'voters'> = true;
+const metaFields: Exact<keyof SnapshotMeta, 'index' | 'term' | 'voters' | 'learners' | 'removed'> = true;
 void entryFields;
 void metaFields;
 const messageFields: Exact<
