@@ -18,6 +18,7 @@ import type { CliIo } from './io';
 import { registerKvCommands } from './kv-commands';
 import { registerLeaseCommands } from './lease-commands';
 import { registerNodeCommand } from './node-command';
+import { registerMoveLeaderCommand } from './move-leader-command';
 import { registerSnapshotCommands } from './snapshot-commands';
 import { registerTxnCommand } from './txn-command';
 import { registerWatchCommand } from './watch-command';
@@ -76,6 +77,7 @@ export async function runCli(args: string[], io: CliIo, deps: CliDeps = {}): Pro
   parser = registerEndpointCommands(parser, ctx);
   parser = registerClusterCommands(parser, ctx);
   parser = registerSnapshotCommands(parser, ctx);
+  parser = registerMoveLeaderCommand(parser, ctx);
   parser = parser
     .demandCommand(1, 'keel needs a command')
     .recommendCommands()

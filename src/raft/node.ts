@@ -8,7 +8,19 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ApplyOutput, StateMachine } from '../kv/state-machine';
 import { Raft } from './core/raft';
-import { MessageType, StateRole, type Message, type NodeId, type ReadState, type Ready, type Snapshot } from './core/types';
+import { decodeConfChange, type ConfChangeData } from './core/confchange';
+import {
+  EntryType,
+  MessageType,
+  StateRole,
+  type ConfState,
+  type Message,
+  type NodeId,
+  type ReadState,
+  type Ready,
+  type Snapshot,
+  type SnapshotMeta,
+} from './core/types';
 import type { Snapshotter } from './snapshot/snapshotter';
 import type { Wal } from './wal/wal';
 
@@ -43,6 +55,8 @@ export interface RaftNodeEvents {
   applied: [index: number, output: ApplyOutput];
   /** The state machine was replaced by a snapshot at `index` (its in-memory views must be rebuilt). */
   restored: [index: number];
+  /** A membership change was applied; `confState` is the configuration now in force. */
+  confChange: [change: ConfChangeData, confState: ConfState];
   readState: [rs: ReadState];
   leaderChange: [leader: NodeId, term: number];
   fatal: [err: Error];
@@ -119,6 +133,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     return this.raft.role === StateRole.Leader;
   }
 
+  /** Leader: hands leadership to `target` (see Raft.transferLeadership); false with the core's reason. */
+  transferLeadership(target: NodeId): { ok: true } | { ok: false; reason: string } {
+    if (this.stopped) return { ok: false, reason: 'the member is stopping' };
+    const ok = this.raft.transferLeadership(target);
+    this.schedule();
+    return ok ? { ok: true } : { ok: false, reason: this.raft.lastRejection ?? 'refused' };
+  }
+
   private schedule(): void {
     if (this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
@@ -172,6 +194,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (late.length > 0) this.opts.send(late);
     if (rd.committed.length > 0) {
       const output = await stateMachine.apply(rd.committed);
+      // A membership change takes effect once applied, in log order, before advance() (as etcd-raft asks).
+      for (const e of rd.committed) {
+        if (e.type !== EntryType.ConfChange) continue;
+        const cc = decodeConfChange(e.data);
+        const confState = this.raft.applyConfChange(cc);
+        this.log.info({ index: e.index, change: cc.type, member: cc.nodeId, ...confState }, 'membership changed');
+        this.emit('confChange', cc, confState);
+      }
       this.emit('applied', rd.committed[rd.committed.length - 1].index, output);
     }
     for (const rs of rd.readStates) this.emit('readState', rs);
@@ -208,10 +238,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (term === undefined) return;
     this.snapshotting = true;
     const started = Date.now();
-    const voters = [...this.raft.votersList()];
+    // The configuration at the snapshot's index: a follower that installs it starts from that one.
+    const cs = this.raft.confStateAt(applied) ?? this.raft.confState();
     const write = async (): Promise<void> => {
       const data = await this.opts.stateMachine.snapshot();
-      const snap: Snapshot = { meta: { index: applied, term, voters }, data };
+      const meta: SnapshotMeta = { index: applied, term, voters: [...cs.voters] };
+      if (cs.learners.length > 0) meta.learners = [...cs.learners];
+      if (cs.removed !== undefined && cs.removed.length > 0) meta.removed = [...cs.removed];
+      const snap: Snapshot = { meta, data };
       const saveStarted = performance.now();
       await this.opts.snapshotter.save(snap);
       this.opts.onSnapshotSaved?.((performance.now() - saveStarted) / 1000);

@@ -63,6 +63,7 @@ import { Snapshotter } from '../raft/snapshot/snapshotter';
 import { PeerTransport } from '../raft/transport/transport';
 import { Wal } from '../raft/wal/wal';
 import { createClientServer } from './http-gateway';
+import { bestSuccessor, moveLeaderRoute, transferLeadership } from './leader-transfer';
 import { LeaseKeeper } from './lease-keeper';
 import { maintenanceSnapshotRoute } from './maintenance-snapshot';
 import { MemberMetrics } from './metrics';
@@ -207,6 +208,12 @@ class KeelMember implements KvService, Member {
       rpcMetrics: this.metrics.rpc,
       extraRoutes: [
         this.metrics.route,
+        moveLeaderRoute({
+          node: () => this.requireNode(),
+          memberId: this.memberId,
+          electionTimeoutMs: this.opts.electionTimeoutMs,
+          header: () => this.header(this.sm?.revision() ?? 0),
+        }),
         maintenanceSnapshotRoute(
           { snapshot: () => this.requireSm().snapshot(), header: (revision) => this.header(revision) },
           { logger: this.log },
@@ -620,14 +627,34 @@ class KeelMember implements KvService, Member {
     return this.sm;
   }
 
+  private async handOverLeadership(): Promise<void> {
+    const node = this.node;
+    if (!node || !node.isLeader() || node.fatalError) return;
+    const target = bestSuccessor(node, this.memberId);
+    if (target === undefined) return;
+    const started = Date.now();
+    try {
+      // One election timeout at most: the core abandons the transfer then, and a stop should not wait longer.
+      await transferLeadership(node, target, this.opts.electionTimeoutMs);
+      this.log.info({ to: target, ms: Date.now() - started }, 'leadership handed over before stopping');
+    } catch (err) {
+      this.log.warn({ to: target, err: (err as Error).message }, 'leadership hand-over before stopping failed');
+    }
+  }
+
   private requireReads(): ReadBarrier {
     this.requireNode();
     if (!this.reads) throw Errors.starting();
     return this.reads;
   }
 
+  /**
+   * Stops the member. A leader first hands leadership to its most up-to-date voter (etcd does the same on a
+   * graceful stop), so that the cluster does not wait an election timeout for a new leader.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.handOverLeadership();
     this.closed = true;
     this.reads?.close();
     this.leases?.close();
