@@ -11,6 +11,7 @@ import type { KvService } from '../kv/api';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, STREAM_PATH } from '../kv/stream-protocol';
 import type { RpcObserver } from './metrics/rpc-observer';
 import { StreamSession, type SessionSettings } from './stream-session';
+import { positive, refuseUpgrade } from '../util/upgrade-refusal';
 
 export interface StreamServerOptions {
   logger?: Logger;
@@ -105,13 +106,13 @@ class NativeStreamServer implements StreamServer {
       // Another listener (a later API on the same port) may own this path; answer only if there is none.
       if (this.server.listenerCount('upgrade') > 1) return;
       socket.on('error', () => undefined);
-      refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; the native stream is at ${STREAM_PATH}`);
+      refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path.slice(0, 100)}; the native stream is at ${STREAM_PATH}`);
       return;
     }
     // From 'upgrade' on the socket is ours, errors included: an unhandled one would crash the member.
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'stream socket error'));
     if (this.closing !== undefined) {
-      refuse(socket, 503, 'this member is shutting down');
+      refuseUpgrade(socket, 503, 'this member is shutting down');
       return;
     }
     if (socket instanceof net.Socket) {
@@ -135,23 +136,3 @@ class NativeStreamServer implements StreamServer {
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  const body = `${text}\n`;
-  const head = [
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`,
-    'Connection: close',
-    'Content-Type: text/plain; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-  ].join('\r\n');
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end(`${head}\r\n\r\n${body}`, () => socket.destroy());
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
-  return value;
-}

@@ -34,6 +34,7 @@ import {
 } from './protocol';
 import type { RejectReason } from './protocol';
 import { LogThrottle } from './throttle';
+import { positive, refuseUpgrade } from '../../util/upgrade-refusal';
 
 export interface TransportOptions {
   selfId: NodeId;
@@ -367,30 +368,16 @@ export class PeerTransport {
   }
 
   private refuse(socket: Duplex, status: number, reason: RejectReason, text: string): void {
-    const body = `${text}\n`;
-    const head = [
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`,
-      'Connection: close',
-      'Content-Type: text/plain; charset=utf-8',
-      `Content-Length: ${Buffer.byteLength(body)}`,
+    refuseUpgrade(socket, status, text, [
       `${HEADER_REJECT_REASON}: ${reason}`,
       `${HEADER_CLUSTER_ID}: ${this.settings.clusterId}`,
       `${HEADER_MEMBER_ID}: ${this.settings.selfId}`,
       `${HEADER_VERSION}: ${PROTOCOL_VERSION}`,
-    ].join('\r\n');
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
-    socket.end(`${head}\r\n\r\n${body}`, () => socket.destroy());
+    ]);
   }
+
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
-  return value;
-}
 
 function checkPeer(id: NodeId, url: string): void {
   if (!ID_PATTERN.test(id)) throw new TypeError(`peer id ${JSON.stringify(id)} is not a valid member id`);
