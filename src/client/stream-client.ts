@@ -262,9 +262,12 @@ export class KeelClient implements KvClient {
         case 'ok':
           return out.result;
         case 'notSent':
-          // The connection went away under us: the pool is already looking for another.
+          // The connection is going away under us (its close may not have been processed yet): say so to the
+          // pool and pause below. Retrying at once would spin in microtasks on the same half-closed
+          // connection, starving the event loop that would deliver its close (a bug seen after a SIGKILL).
           lastError = new KvError(GrpcCode.Unavailable, out.reason);
-          continue;
+          this.pool.reportUnavailable(conn, out.reason);
+          break;
         case 'error':
           if (isOutcomeUnknownAnswer(out.error)) throw this.unknown(method, out.error.message, out.error);
           if (!isMemberFailure(out.error)) throw out.error; // the member's final answer
