@@ -8,23 +8,7 @@ import t, { type Test } from 'tap';
 import type { Event, WatchCreateRequest } from '../../src/kv/api';
 import { KeelClient, type KeelClientOptions } from '../../src/client/stream-client';
 import type { ClientWatch } from '../../src/client/kv-client';
-import { FakeMember, FakeStore, sleep, startFake, type RunningFake } from '../server/fixtures/fake-kv-service';
-
-interface Cluster {
-  store: FakeStore;
-  fakes: RunningFake[];
-  endpoints: string[];
-}
-
-async function cluster(t: Test, n: number): Promise<Cluster> {
-  const store = new FakeStore();
-  const fakes: RunningFake[] = [];
-  for (let i = 0; i < n; i++) fakes.push(await startFake(new FakeMember(store, `m${i + 1}`)));
-  t.teardown(async () => {
-    for (const f of fakes) await f.stop();
-  });
-  return { store, fakes, endpoints: fakes.map((f) => f.url) };
-}
+import { FakeStore, sleep, startFakeCluster, type RunningFake } from '../server/fixtures/fake-kv-service';
 
 function client(t: Test, endpoints: string[], opts: Partial<KeelClientOptions> = {}): KeelClient {
   const c = new KeelClient({ endpoints, requestTimeoutMs: 2000, dialTimeoutMs: 500, healthCheckIntervalMs: 100, ...opts });
@@ -63,7 +47,7 @@ const revisions = (got: Delivery[]): number[] => got.map((d) => d.revision);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_v, i) => from + i);
 
 t.test('events arrive per revision, in order, with prevKv when asked', async (t) => {
-  const { store, endpoints } = await cluster(t, 1);
+  const { store, endpoints } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   const r = recorder();
   const w = c.watch('p/', { prefix: true, prevKv: true }, r.handlers);
@@ -81,7 +65,7 @@ t.test('events arrive per revision, in order, with prevKv when asked', async (t)
 });
 
 t.test('a watch resumes on another member after its member is killed: no gap, no duplicate', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 3);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 3);
   const c = client(t, endpoints);
   const r = recorder();
   const first = put(store, 'w/start');
@@ -105,7 +89,7 @@ t.test('a watch resumes on another member after its member is killed: no gap, no
 });
 
 t.test('events a new member sends again are dropped', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 2);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 2);
   fakes[1].member.replayExtra = 5; // re-sends five revisions before the one asked for
   const c = client(t, endpoints);
   const r = recorder();
@@ -123,7 +107,7 @@ t.test('events a new member sends again are dropped', async (t) => {
 });
 
 t.test('a watch that has seen nothing resumes from the created revision + 1', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 2);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 2);
   put(store, 'x');
   const c = client(t, endpoints);
   const r = recorder();
@@ -141,7 +125,7 @@ t.test('a watch that has seen nothing resumes from the created revision + 1', as
 });
 
 t.test('a progress notification moves the resume point', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 2);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 2);
   const c = client(t, endpoints);
   const r = recorder();
   const w = c.watch('q/', { prefix: true, progressNotify: true }, r.handlers);
@@ -160,7 +144,7 @@ t.test('a progress notification moves the resume point', async (t) => {
 });
 
 t.test('a watch leaves a member that turns unhealthy', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 2);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 2);
   const c = client(t, endpoints);
   const r = recorder();
   const w = c.watch('h/', { prefix: true }, r.handlers);
@@ -178,7 +162,7 @@ t.test('a watch leaves a member that turns unhealthy', async (t) => {
 });
 
 t.test('a transient cancellation moves the watch; another reason ends it', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 2);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 2);
   const c = client(t, endpoints);
   const r = recorder();
   const w = c.watch('c/', { prefix: true }, r.handlers);
@@ -197,7 +181,7 @@ t.test('a transient cancellation moves the watch; another reason ends it', async
 });
 
 t.test('a watch from a compacted revision ends with the compact revision', async (t) => {
-  const { store, endpoints } = await cluster(t, 1);
+  const { store, endpoints } = await startFakeCluster(t, 1);
   for (let k = 0; k < 5; k++) put(store, `k${k}`);
   store.compact(4);
   const c = client(t, endpoints);
@@ -209,7 +193,7 @@ t.test('a watch from a compacted revision ends with the compact revision', async
 });
 
 t.test('a watch refused at creation rejects created and ends', async (t) => {
-  const { endpoints } = await cluster(t, 1);
+  const { endpoints } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   const w = c.watch('z', { rangeEnd: 'a' }, { onEvents: () => undefined });
   await t.rejects(w.created, { message: 'mvcc: watcher range is empty' });
@@ -217,7 +201,7 @@ t.test('a watch refused at creation rejects created and ends', async (t) => {
 });
 
 t.test('cancel() stops the deliveries; close() ends every watch', async (t) => {
-  const { store, fakes, endpoints } = await cluster(t, 1);
+  const { store, fakes, endpoints } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   const r = recorder();
   const w = c.watch('s/', { prefix: true }, r.handlers);

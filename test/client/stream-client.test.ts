@@ -9,30 +9,12 @@ import { Errors, GrpcCode, KvError, type ClientRequestId, type PutRequest, type 
 import { OutcomeUnknownError } from '../../src/client/kv-client';
 import { KeelClient, type KeelClientOptions } from '../../src/client/stream-client';
 import {
-  FakeMember,
-  FakeStore,
   refusingUrl,
   sleep,
-  startFake,
+  startFakeCluster,
   unavailable,
   type RunningFake,
 } from '../server/fixtures/fake-kv-service';
-
-interface Cluster {
-  store: FakeStore;
-  fakes: RunningFake[];
-  endpoints: string[];
-}
-
-async function cluster(t: Test, n: number): Promise<Cluster> {
-  const store = new FakeStore();
-  const fakes: RunningFake[] = [];
-  for (let i = 0; i < n; i++) fakes.push(await startFake(new FakeMember(store, `m${i + 1}`)));
-  t.teardown(async () => {
-    for (const f of fakes) await f.stop();
-  });
-  return { store, fakes, endpoints: fakes.map((f) => f.url) };
-}
 
 function client(t: Test, endpoints: string[], opts: Partial<KeelClientOptions> = {}): KeelClient {
   const c = new KeelClient({ endpoints, requestTimeoutMs: 2000, dialTimeoutMs: 500, ...opts });
@@ -54,7 +36,7 @@ function applyThenDie(fake: RunningFake): void {
 }
 
 t.test('the basic calls, and what they send', async (t) => {
-  const { endpoints, fakes, store } = await cluster(t, 1);
+  const { endpoints, fakes, store } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   const m = fakes[0].member;
   const p1 = await c.put('a/1', 'one', { prevKv: true });
@@ -92,7 +74,7 @@ t.test('the basic calls, and what they send', async (t) => {
 });
 
 t.test('an unreachable endpoint and an unhealthy member are skipped', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   fakes[0].member.healthy = false;
   const c = client(t, [await refusingUrl(), ...endpoints]);
   await c.put('k', 'v');
@@ -102,7 +84,7 @@ t.test('an unreachable endpoint and an unhealthy member are skipped', async (t) 
 });
 
 t.test('a read is retried on another member after an Unavailable answer', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   fakes[0].member.hook = (method) => {
     if (method === 'range') throw unavailable();
   };
@@ -115,7 +97,7 @@ t.test('a read is retried on another member after an Unavailable answer', async 
 });
 
 t.test('a put whose answer is lost is retried with the same request id and applied once', async (t) => {
-  const { fakes, endpoints, store } = await cluster(t, 2);
+  const { fakes, endpoints, store } = await startFakeCluster(t, 2);
   applyThenDie(fakes[0]);
   const c = client(t, endpoints);
   const before = store.revision;
@@ -131,7 +113,7 @@ t.test('a put whose answer is lost is retried with the same request id and appli
 });
 
 t.test('many writes in flight through a member that dies are each applied once', async (t) => {
-  const { fakes, endpoints, store } = await cluster(t, 3);
+  const { fakes, endpoints, store } = await startFakeCluster(t, 3);
   const c = client(t, endpoints, { requestTimeoutMs: 5000 });
   await c.put('warm', 'up');
   const gate = new Promise<void>((resolve) => setTimeout(resolve, 100));
@@ -148,7 +130,7 @@ t.test('many writes in flight through a member that dies are each applied once',
 });
 
 t.test('a put answered Unavailable is retried with the same id on another member', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   fakes[0].member.hook = (method) => {
     if (method === 'put') throw Errors.timeout();
   };
@@ -158,7 +140,7 @@ t.test('a put answered Unavailable is retried with the same id on another member
 });
 
 t.test('writes without request id are never sent twice: OutcomeUnknownError', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 3);
+  const { fakes, endpoints } = await startFakeCluster(t, 3);
   fakes[0].member.hook = async (method) => {
     if (method === 'leaseGrant') {
       await fakes[0].kill(); // the connection drops after the grant arrived
@@ -185,7 +167,7 @@ t.test('writes without request id are never sent twice: OutcomeUnknownError', as
 });
 
 t.test('a timeout is an OutcomeUnknownError for a write, a DeadlineExceeded for a read', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   for (const f of fakes) {
     f.member.hook = async (method) => {
       if (method === 'put' || method === 'range') await new Promise(() => undefined);
@@ -209,7 +191,7 @@ t.test('a timeout is an OutcomeUnknownError for a write, a DeadlineExceeded for 
 });
 
 t.test('a final answer is thrown at once, without trying another member', async (t) => {
-  const { fakes, endpoints, store } = await cluster(t, 2);
+  const { fakes, endpoints, store } = await startFakeCluster(t, 2);
   const c = client(t, endpoints);
   await c.put('k', 'v');
   store.compactRevision = store.revision;
@@ -219,7 +201,7 @@ t.test('a final answer is thrown at once, without trying another member', async 
 });
 
 t.test('answers that say "not served" and "cannot tell"', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   fakes[0].member.hook = (method) => {
     if (method === 'leaseGrant') throw Errors.starting();
     if (method === 'put') throw Errors.requestIdExpired();
@@ -236,7 +218,7 @@ t.test('answers that say "not served" and "cannot tell"', async (t) => {
 });
 
 t.test('a request above the frame limit is refused before it is sent', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 1);
+  const { fakes, endpoints } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   await t.rejects(c.put('big', Buffer.alloc(2 * 1024 * 1024)), { code: GrpcCode.InvalidArgument, message: 'etcdserver: request is too large' });
   t.equal(fakes[0].member.callsOf('put').length, 0);
@@ -252,7 +234,7 @@ t.test('no reachable member: a write fails as not sent, not as unknown', async (
 });
 
 t.test('without a healthy member, serializable reads are served by a reachable one; the rest waits', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 2);
+  const { fakes, endpoints } = await startFakeCluster(t, 2);
   for (const f of fakes) f.member.healthy = false;
   const c = client(t, endpoints, { requestTimeoutMs: 500 });
   const r = await c.get('k', { serializable: true });
@@ -265,7 +247,7 @@ t.test('without a healthy member, serializable reads are served by a reachable o
 });
 
 t.test('status and health ask the member named, not the current one', async (t) => {
-  const { endpoints } = await cluster(t, 2);
+  const { endpoints } = await startFakeCluster(t, 2);
   const c = client(t, endpoints);
   await c.put('k', 'v');
   t.equal((await c.status(endpoints[1])).name, 'm2');
@@ -275,7 +257,7 @@ t.test('status and health ask the member named, not the current one', async (t) 
 });
 
 t.test('keepAlive: every TTL/3, and reports a lost lease', async (t) => {
-  const { fakes, endpoints, store } = await cluster(t, 1);
+  const { fakes, endpoints, store } = await startFakeCluster(t, 1);
   const c = client(t, endpoints);
   const g = await c.leaseGrant(1);
   const ka = c.keepAlive(g.id, { ttl: 1 });
@@ -310,7 +292,7 @@ t.test('keepAlive: every TTL/3, and reports a lost lease', async (t) => {
 });
 
 t.test('close() fails what is in flight and refuses new calls', async (t) => {
-  const { fakes, endpoints } = await cluster(t, 1);
+  const { fakes, endpoints } = await startFakeCluster(t, 1);
   fakes[0].member.hook = async (method) => {
     if (method === 'range') await new Promise(() => undefined);
   };
