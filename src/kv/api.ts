@@ -288,6 +288,84 @@ export interface HealthResponse {
   reason: string;
 }
 
+// ---- cluster membership (etcd's Cluster service) -------------------------------------------------------
+
+/** A member as the replicated member registry knows it (etcd's Member). */
+export interface MemberInfo {
+  /** 16 hex digits (the gateway prints the decimal uint64, as etcd does). */
+  id: string;
+  /** '' until the member has started and published it (etcd leaves it empty for a member added but not
+   *  started), unless `keel member add NAME` gave it. */
+  name: string;
+  peerUrls: string[];
+  /** Published by the member itself once it runs; empty before. */
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+export interface MemberListRequest {
+  /** Confirmed with the leader first (etcd's linearizable member list); otherwise this member's registry. */
+  linearizable?: boolean;
+}
+export interface MemberListResponse {
+  header: ResponseHeader;
+  members: MemberInfo[];
+}
+
+export interface MemberAddRequest {
+  /** http://host:port, exactly one for now (Keel members have one peer URL). */
+  peerUrls: string[];
+  isLearner?: boolean;
+  /** Keel's addition: the new member's name, shown by member list before the member has started. */
+  name?: string;
+}
+export interface MemberAddResponse {
+  header: ResponseHeader;
+  /** The member added, with the id the cluster gave it. */
+  member: MemberInfo;
+  /** Every member once the change is applied, the new one included. */
+  members: MemberInfo[];
+}
+
+export interface MemberRemoveRequest {
+  id: string;
+}
+export interface MemberRemoveResponse {
+  header: ResponseHeader;
+  members: MemberInfo[];
+}
+
+export interface MemberPromoteRequest {
+  id: string;
+}
+export interface MemberPromoteResponse {
+  header: ResponseHeader;
+  members: MemberInfo[];
+}
+
+// ---- alarms (etcd's Maintenance.Alarm) ---------------------------------------------------------------
+
+export type AlarmType = 'NONE' | 'NOSPACE' | 'CORRUPT';
+export type AlarmAction = 'GET' | 'ACTIVATE' | 'DEACTIVATE';
+
+export interface AlarmMember {
+  memberId: string;
+  alarm: AlarmType;
+}
+
+export interface AlarmRequest {
+  action: AlarmAction;
+  /** For ACTIVATE / DEACTIVATE; '' or absent with DEACTIVATE: every member's alarm of that type. */
+  memberId?: string;
+  /** NONE (or absent) with GET: every alarm. */
+  alarm?: AlarmType;
+}
+export interface AlarmResponse {
+  header: ResponseHeader;
+  /** GET: the alarms raised (of the requested type); ACTIVATE / DEACTIVATE: the alarms changed. */
+  alarms: AlarmMember[];
+}
+
 /** What the client-facing servers (HTTP gateway, native stream, later gRPC) call. Implemented by the member
  *  (src/server/member.ts). Every method throws KvError for a request the client got wrong or that failed. */
 export interface KvService {
@@ -305,6 +383,12 @@ export interface KvService {
   watch(sink: WatchSink): WatchStream;
   status(): Promise<StatusResponse>;
   health(): Promise<HealthResponse>;
+  memberList(req: MemberListRequest): Promise<MemberListResponse>;
+  /** Forwarded to the leader by a follower. Answers once the change is applied on this member. */
+  memberAdd(req: MemberAddRequest): Promise<MemberAddResponse>;
+  memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse>;
+  memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse>;
+  alarm(req: AlarmRequest): Promise<AlarmResponse>;
 }
 
 /** gRPC status codes, which etcd's errors carry and its gateway maps to HTTP statuses. */
@@ -315,6 +399,7 @@ export const enum GrpcCode {
   InvalidArgument = 3,
   DeadlineExceeded = 4,
   NotFound = 5,
+  ResourceExhausted = 8,
   FailedPrecondition = 9,
   OutOfRange = 11,
   Unimplemented = 12,
@@ -356,6 +441,26 @@ export const Errors = {
   leaseNotFound: () => new KvError(GrpcCode.NotFound, 'etcdserver: requested lease not found'),
   leaseExists: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: lease already exists'),
   leaseTtlTooLarge: () => new KvError(GrpcCode.OutOfRange, 'etcdserver: too large lease TTL'),
+  // Membership (etcd's rpctypes messages and codes).
+  memberExists: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: member ID already exist'),
+  peerUrlExists: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: Peer URLs already exists'),
+  notEnoughStarted: () =>
+    new KvError(GrpcCode.FailedPrecondition, 'etcdserver: re-configuration failed due to not enough started members'),
+  memberBadUrls: () => new KvError(GrpcCode.InvalidArgument, 'etcdserver: given member URLs are invalid'),
+  memberNotFound: () => new KvError(GrpcCode.NotFound, 'etcdserver: member not found'),
+  memberNotLearner: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: can only promote a learner member'),
+  learnerNotReady: () =>
+    new KvError(
+      GrpcCode.FailedPrecondition,
+      'etcdserver: can only promote a learner member which is in sync with leader',
+    ),
+  /** A change refused by Raft for a reason etcd has no message for (one change pending, leader not ready). */
+  reconfigRefused: (why: string) => new KvError(GrpcCode.FailedPrecondition, `etcdserver: ${why}`),
+  /** The member was removed from the cluster: it serves nothing any more (Unavailable: ask another member). */
+  memberRemoved: () =>
+    new KvError(GrpcCode.Unavailable, 'etcdserver: the member has been permanently removed from the cluster'),
+  /** A NOSPACE alarm is raised: writes that add data are refused until it is disarmed. */
+  noSpace: () => new KvError(GrpcCode.ResourceExhausted, 'etcdserver: mvcc: database space exceeded'),
   /** etcd's gRPC layer: "rpc error: code = InvalidArgument desc = etcdserver: ..."; our own wording where
    *  etcd has no message. */
   invalid: (what: string) => new KvError(GrpcCode.InvalidArgument, `etcdserver: ${what}`),

@@ -114,6 +114,10 @@ function commandWire(cmd: Command): Wire {
       return { op: 'leaseKeepAlive', id: cmd.id };
     case 'leaseCheckpoint':
       return { op: 'leaseCheckpoint', checkpoints: cmd.checkpoints.map((c) => ({ id: c.id, remainingTtl: c.remainingTtl })) };
+    case 'memberAttrs':
+      return { op: 'memberAttrs', memberId: cmd.memberId, name: cmd.name, clientUrls: [...cmd.clientUrls] };
+    case 'alarm':
+      return { op: 'alarm', action: cmd.action, memberId: cmd.memberId, alarm: cmd.alarm };
   }
 }
 
@@ -334,6 +338,19 @@ function command(c: Wire): Command {
           };
         }),
       };
+    case 'memberAttrs': {
+      if (typeof c.memberId !== 'string' || c.memberId === '') fail('cmd.memberId is not a member id');
+      if (typeof c.name !== 'string') fail('cmd.name is not a string');
+      const urls = list(c.clientUrls, 'cmd.clientUrls');
+      if (!urls.every((u): u is string => typeof u === 'string')) fail('cmd.clientUrls is not a list of strings');
+      return { op: 'memberAttrs', memberId: c.memberId, name: c.name, clientUrls: urls };
+    }
+    case 'alarm': {
+      if (c.action !== 'ACTIVATE' && c.action !== 'DEACTIVATE') fail('cmd.action is not ACTIVATE or DEACTIVATE');
+      if (typeof c.memberId !== 'string') fail('cmd.memberId is not a string');
+      if (c.alarm !== 'NONE' && c.alarm !== 'NOSPACE' && c.alarm !== 'CORRUPT') fail('cmd.alarm is not an alarm type');
+      return { op: 'alarm', action: c.action, memberId: c.memberId, alarm: c.alarm };
+    }
     default:
       return fail(`unknown op ${typeof c.op === 'string' ? JSON.stringify(c.op) : `of type ${typeof c.op}`}`);
   }

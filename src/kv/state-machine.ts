@@ -4,12 +4,15 @@
 
 import type { Entry, Snapshot } from '../raft/core/types';
 import type {
+  AlarmMember,
+  AlarmType,
   ClientRequestId,
   CompactionRequest,
   DeleteRangeRequest,
   Event,
   KeyValue,
   KvError,
+  MemberInfo,
   PutRequest,
   RangeRequest,
   TxnRequest,
@@ -32,7 +35,11 @@ export type Command =
    *  restarts and leader changes. etcd renews in the leader's memory only; see the README. */
   | { op: 'leaseKeepAlive'; id: number }
   /** The leader's periodic record of the remaining TTL of leases, so a restart does not reset them. */
-  | { op: 'leaseCheckpoint'; checkpoints: { id: number; remainingTtl: number }[] };
+  | { op: 'leaseCheckpoint'; checkpoints: { id: number; remainingTtl: number }[] }
+  /** A member publishes its name and client URLs once it runs (etcd's publish); ignored for a non-member. */
+  | { op: 'memberAttrs'; memberId: string; name: string; clientUrls: string[] }
+  /** Raises or clears an alarm (etcd's Alarm request); memberId '' with DEACTIVATE: every member's. */
+  | { op: 'alarm'; action: 'ACTIVATE' | 'DEACTIVATE'; memberId: string; alarm: AlarmType };
 
 /** Entry.data of a normal entry: the command with the id of the request that proposed it, so that the
  *  member that took the request can answer it when the entry is applied (on that member). */
@@ -58,6 +65,9 @@ export type CommandResult =
   /** ttl 0: the lease does not exist. */
   | { op: 'leaseKeepAlive'; revision: number; id: number; ttl: number }
   | { op: 'leaseCheckpoint'; revision: number }
+  | { op: 'memberAttrs'; revision: number }
+  /** The alarms the command raised or cleared. */
+  | { op: 'alarm'; revision: number; alarms: AlarmMember[] }
   | { op: 'error'; revision: number; error: KvError };
 
 export interface AppliedCommand {
@@ -96,6 +106,10 @@ export interface ApplyOutput {
   /** The revisions made by these entries, ascending, for the watch hub. */
   changes: RevisionEvents[];
   leases: LeaseChanges;
+  /** The member registry after these entries, when they changed it (a ConfChange entry or memberAttrs). */
+  members?: MemberInfo[];
+  /** The alarms after these entries, when they changed them. */
+  alarms?: AlarmMember[];
 }
 
 export interface LocalRange {
@@ -138,6 +152,16 @@ export interface StateMachine {
   snapshot(): Promise<Uint8Array>;
   /** Replaces the whole state by a snapshot's, atomically (one batch): a crash leaves the old or the new. */
   restore(snapshot: Snapshot): Promise<void>;
+  /** The member registry (replicated: every ConfChange entry applied changes it). */
+  members(): MemberInfo[];
+  /** The alarms raised (replicated). */
+  alarms(): AlarmMember[];
+  /** Writes the founding members into a store that has no registry yet: a new member of a new cluster, a
+   *  member joining one whose log starts at index 1, or a data dir written before the registry existed (when
+   *  membership could not change, so the founding members are the members); else a no-op. */
+  seedMembers(members: MemberInfo[]): Promise<void>;
+  /** Replaces the registry and clears every alarm (`keel snapshot restore`: a new cluster, new member ids). */
+  resetCluster(members: MemberInfo[]): Promise<void>;
   /** Bytes on disk. */
   dbSize(): Promise<number>;
   close(): Promise<void>;

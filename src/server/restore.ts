@@ -89,15 +89,19 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreResult> 
   }
   const dataDir = path.resolve(o.dataDir);
   const existed = await checkTarget(dataDir);
-  const snapshot: Snapshot = {
-    meta: { index: summary.applied, term: RESTORED_TERM, voters: identity.initialCluster.map((m) => m.id) },
-    data,
-  };
+  const meta = { index: summary.applied, term: RESTORED_TERM, voters: identity.initialCluster.map((m) => m.id) };
+  let snapshot: Snapshot = { meta, data };
   try {
     await fsp.mkdir(dataDir, { recursive: true });
     const store = await MvccStore.open(path.join(dataDir, 'db'), log);
     try {
       await store.restore(snapshot);
+      // A new cluster: its members are the restored ones, with new ids, and the old cluster's alarms go.
+      await store.resetCluster(
+        identity.initialCluster.map((m) => ({ id: m.id, name: m.name, peerUrls: [m.peerUrl], clientUrls: [], isLearner: false })),
+      );
+      // The snapshot file must say the same (a leader sends it to members that need it).
+      snapshot = { meta, data: await store.snapshot() };
     } finally {
       await store.close();
     }

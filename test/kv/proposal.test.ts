@@ -60,6 +60,9 @@ t.test('every command shape round-trips', async (t) => {
     { op: 'leaseRevoke', id: 1 },
     { op: 'leaseKeepAlive', id: 3 },
     { op: 'leaseCheckpoint', checkpoints: [{ id: 3, remainingTtl: 0 }, { id: 4, remainingTtl: 17 }] },
+    { op: 'memberAttrs', memberId: '8e9e05c52164694d', name: 'n1', clientUrls: ['http://127.0.0.1:2379'] },
+    { op: 'alarm', action: 'ACTIVATE', memberId: '8e9e05c52164694d', alarm: 'NOSPACE' },
+    { op: 'alarm', action: 'DEACTIVATE', memberId: '', alarm: 'NONE' },
   ];
   for (const cmd of commands) {
     const p: Proposal = { id: 'm-1-2', cmd };
@@ -112,6 +115,10 @@ t.test('malformed proposals are refused with the field named', async (t) => {
     [{ id: 'x', cmd: { op: 'leaseGrant', id: 0, ttl: 5 } }, /cmd\.id is not a positive integer/],
     [{ id: 'x', cmd: { op: 'leaseGrant', id: 2 ** 53, ttl: 5 } }, /cmd\.id is not an integer/],
     [{ id: 'x', cmd: { op: 'leaseCheckpoint', checkpoints: [{ id: 1 }] } }, /remainingTtl is not an integer/],
+    [{ id: 'x', cmd: { op: 'memberAttrs', memberId: '', name: 'n', clientUrls: [] } }, /cmd\.memberId/],
+    [{ id: 'x', cmd: { op: 'memberAttrs', memberId: 'a', name: 'n', clientUrls: [1] } }, /cmd\.clientUrls/],
+    [{ id: 'x', cmd: { op: 'alarm', action: 'GET', memberId: 'a', alarm: 'NOSPACE' } }, /cmd\.action/],
+    [{ id: 'x', cmd: { op: 'alarm', action: 'ACTIVATE', memberId: 'a', alarm: 'FULL' } }, /cmd\.alarm/],
     [{ id: 'x', requestId: { client: '', seq: 1 }, cmd: put }, /requestId\.client/],
     [{ id: 'x', requestId: { client: 'has space', seq: 1 }, cmd: put }, /requestId\.client/],
     [{ id: 'x', requestId: { client: 'c'.repeat(65), seq: 1 }, cmd: put }, /requestId\.client/],

@@ -112,6 +112,10 @@ async function execute(env: CommandEnv, cmd: Command): Promise<CommandOutcome> {
       }
       return { result: { op: 'leaseCheckpoint', revision: env.revision } };
     }
+    case 'memberAttrs':
+    case 'alarm':
+      // The registry and the alarms are meta records of the store, changed by MvccStore.applyNow itself.
+      throw new Error(`mvcc store: ${cmd.op} is applied by the store, not as a key-value command`);
   }
 }
 

@@ -41,8 +41,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Level } from 'level';
 import pino, { type Logger } from 'pino';
+import { decodeConfChange, type ConfChangeData } from '../../raft/core/confchange';
 import { EntryType, type Entry, type Snapshot } from '../../raft/core/types';
-import { Errors, type RangeRequest, type TxnRequest, type TxnResponse } from '../api';
+import { Errors, type AlarmMember, type MemberInfo, type RangeRequest, type TxnRequest, type TxnResponse } from '../api';
 import { decodeProposal } from '../proposal';
 import type {
   AppliedCommand,
@@ -56,6 +57,15 @@ import type {
 } from '../state-machine';
 import { txnHasWrites } from '../txn-shape';
 import { executeCommand } from './apply-command';
+import {
+  META_ALARMS,
+  META_MEMBERS,
+  applyMemberChange,
+  changeAlarms,
+  encodeAlarms,
+  encodeMembers,
+  sortMembers,
+} from './cluster-records';
 import { executeTxnCommand } from './apply-txn';
 import { DEFAULT_COMPACTION_BATCH_KEYS, compactionBatch, retarget } from './compactor';
 import { DEFAULT_DEDUP_WINDOW, DedupCall } from './dedup';
@@ -97,6 +107,9 @@ export interface MvccStoreOptions {
   /** Told how long each apply() call's LevelDB batch took to write, in seconds (the member's
    *  etcd_disk_backend_commit_duration_seconds). Must not throw. */
   onCommit?: (seconds: number) => void;
+  /** Tests only: called before each apply batch is written; an error it returns is thrown as the write's own
+   *  (to simulate a full disk or EIO in the backend). */
+  injectWriteError?: () => Error | undefined;
 }
 
 export { INITIAL_REVISION } from './store-meta';
@@ -111,6 +124,9 @@ export class MvccStore implements StateMachine {
   private state: MetaState;
   private compaction: CompactionProgress;
   private readonly leaseMap = new Map<number, LeaseRecord>();
+  /** The member registry and the alarms (cluster-records.ts), as the last apply left them. */
+  private memberList: MemberInfo[];
+  private alarmList: AlarmMember[];
   /** apply, compaction batches, restore, the start of snapshot() and close run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -122,20 +138,24 @@ export class MvccStore implements StateMachine {
   private readonly batchKeys: number;
   private readonly dedupWindow: number;
   private readonly onCommit: ((seconds: number) => void) | undefined;
+  private readonly injectWriteError: (() => Error | undefined) | undefined;
 
   private constructor(
     private readonly db: Db,
     private readonly dir: string,
     private readonly log: Logger,
-    loaded: { state: MetaState; compaction: CompactionProgress; leases: LeaseRecord[] },
+    loaded: Awaited<ReturnType<typeof load>>,
     opts: MvccStoreOptions,
   ) {
+    this.memberList = loaded.members;
+    this.alarmList = loaded.alarms;
     this.state = loaded.state;
     this.compaction = loaded.compaction;
     for (const l of loaded.leases) this.leaseMap.set(l.id, l);
     this.batchKeys = positive(opts.compactionBatchKeys, DEFAULT_COMPACTION_BATCH_KEYS, 'compactionBatchKeys');
     this.dedupWindow = positive(opts.dedupWindowEntries, DEFAULT_DEDUP_WINDOW, 'dedupWindowEntries');
     this.onCommit = opts.onCommit;
+    this.injectWriteError = opts.injectWriteError;
   }
 
   static async open(dir: string, logger?: Logger, opts: MvccStoreOptions = {}): Promise<MvccStore> {
@@ -206,13 +226,35 @@ export class MvccStore implements StateMachine {
     let compactRevision = this.state.compactRevision;
     let compaction = this.compaction;
     const dedup = await DedupCall.begin(callReader, this.dedupWindow, applied, this.dedupScanFrom);
+    let members = this.memberList;
+    let alarms = this.alarmList;
 
     for (let i = 0; i < todo.length; i++) {
       const e = todo[i];
       await dedup.expireBefore(e.index, callReader, call);
+      if (e.type === EntryType.ConfChange) {
+        const cc = this.decodeConfChange(e);
+        if (cc !== undefined) members = applyMemberChange(members, cc);
+        continue;
+      }
       const proposal = decoded[i];
       if (proposal === undefined) continue;
       const { id, requestId, cmd } = proposal;
+      if (cmd.op === 'memberAttrs') {
+        const self = members.find((m) => m.id === cmd.memberId);
+        if (self !== undefined) {
+          const others = members.filter((m) => m.id !== cmd.memberId);
+          members = sortMembers([...others, { ...self, name: cmd.name, clientUrls: [...cmd.clientUrls] }]);
+        }
+        output.results.set(e.index, { id, result: { op: 'memberAttrs', revision } });
+        continue;
+      }
+      if (cmd.op === 'alarm') {
+        const next = changeAlarms(alarms, cmd.action, cmd.memberId, cmd.alarm);
+        alarms = next.alarms;
+        output.results.set(e.index, { id, result: { op: 'alarm', revision, alarms: next.changed } });
+        continue;
+      }
       const dedupable = requestId !== undefined && (cmd.op === 'put' || cmd.op === 'delete' || cmd.op === 'txn');
       if (dedupable) {
         const found = await dedup.lookup(callReader, requestId.client, requestId.seq, revision);
@@ -252,9 +294,17 @@ export class MvccStore implements StateMachine {
     const state: MetaState = { applied, revision, compactRevision };
     const ops = [...call.ops(), { type: 'put' as const, key: META_STATE, value: encodeState(state) }];
     if (compaction !== this.compaction) ops.push({ type: 'put', key: META_COMPACTION, value: encodeCompaction(compaction) });
+    if (members !== this.memberList) ops.push({ type: 'put', key: META_MEMBERS, value: encodeMembers(members) });
+    if (alarms !== this.alarmList) ops.push({ type: 'put', key: META_ALARMS, value: encodeAlarms(alarms) });
+    const injected = this.injectWriteError?.();
+    if (injected !== undefined) throw injected;
     const t0 = performance.now();
     await this.db.batch(ops);
     this.onCommit?.((performance.now() - t0) / 1000);
+    if (members !== this.memberList) output.members = members;
+    if (alarms !== this.alarmList) output.alarms = alarms;
+    this.memberList = members;
+    this.alarmList = alarms;
 
     this.state = state;
     this.compaction = compaction;
@@ -297,6 +347,45 @@ export class MvccStore implements StateMachine {
       this.log.error({ index: e.index, term: e.term, err: (err as Error).message }, 'malformed entry applied as a no-op');
       return undefined;
     }
+  }
+
+  /** A ConfChange entry's change; undefined (logged) for an undecodable one, which the Raft driver refuses too. */
+  private decodeConfChange(e: Entry): ConfChangeData | undefined {
+    try {
+      return decodeConfChange(e.data);
+    } catch (err) {
+      this.log.error({ index: e.index, err: (err as Error).message }, 'undecodable conf change entry');
+      return undefined;
+    }
+  }
+
+  members(): MemberInfo[] {
+    return this.memberList.map((m) => ({ ...m, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls] }));
+  }
+
+  alarms(): AlarmMember[] {
+    return this.alarmList.map((a) => ({ ...a }));
+  }
+
+  seedMembers(members: MemberInfo[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.memberList.length > 0) return;
+      const sorted = sortMembers(members);
+      await this.db.put(META_MEMBERS, encodeMembers(sorted));
+      this.memberList = sorted;
+    });
+  }
+
+  resetCluster(members: MemberInfo[]): Promise<void> {
+    return this.exclusive(async () => {
+      const sorted = sortMembers(members);
+      await this.db.batch([
+        { type: 'put', key: META_MEMBERS, value: encodeMembers(sorted) },
+        { type: 'put', key: META_ALARMS, value: encodeAlarms([]) },
+      ]);
+      this.memberList = sorted;
+      this.alarmList = [];
+    });
   }
 
   /** The lease as the pending writes of an apply() call leave it. */
@@ -466,6 +555,8 @@ export class MvccStore implements StateMachine {
         this.compaction = loaded.compaction;
         this.leaseMap.clear();
         for (const l of loaded.leases) this.leaseMap.set(l.id, l);
+        this.memberList = loaded.members;
+        this.alarmList = loaded.alarms;
         this.dedupScanFrom = 0;
         this.log.info(
           { index: snapshot.meta.index, term: snapshot.meta.term, revision: summary.revision, keys: summary.keys },

@@ -8,6 +8,7 @@
 // every record, so that a corrupt or foreign snapshot is refused with a message naming the problem before
 // anything is written.
 
+import { META_ALARMS, META_MEMBERS, decodeAlarms, decodeMembers } from './cluster-records';
 import { CorruptDataError, FORMAT, decodeCompaction, decodeDedupClient, decodeDedupIndex, decodeDedupRecord } from './records';
 import {
   decodeEvent,
@@ -166,6 +167,8 @@ function read(buf: Buffer, visit?: (key: Buffer, value: Buffer) => void): Snapsh
           if (format !== FORMAT) throw bad(`format ${JSON.stringify(format)}, expected ${JSON.stringify(FORMAT)}`);
         } else if (k.equals(META_STATE)) state = decodeState(v, k);
         else if (k.equals(META_COMPACTION)) compaction = decodeCompaction(v, k);
+        else if (k.equals(META_MEMBERS)) decodeMembers(v);
+        else if (k.equals(META_ALARMS)) decodeAlarms(v);
         else throw bad('unknown meta record');
         break;
       case Table.Latest: {

@@ -15,6 +15,8 @@ import {
 } from './records';
 import { DbReader, type Db, type Reader } from './reader';
 import type { LeaseRecord } from '../state-machine';
+import type { AlarmMember, MemberInfo } from '../api';
+import { META_ALARMS, META_MEMBERS, decodeAlarms, decodeMembers } from './cluster-records';
 
 /** The revision of an empty store (etcd's): the first write of a new cluster gets revision 2. */
 export const INITIAL_REVISION = 1;
@@ -59,7 +61,13 @@ export async function initialize(db: Db, dir: string): Promise<void> {
 
 export async function load(
   reader: Reader,
-): Promise<{ state: MetaState; compaction: CompactionProgress; leases: LeaseRecord[] }> {
+): Promise<{
+  state: MetaState;
+  compaction: CompactionProgress;
+  leases: LeaseRecord[];
+  members: MemberInfo[];
+  alarms: AlarmMember[];
+}> {
   const state = await readState(reader);
   const c = await reader.get(META_COMPACTION);
   if (c === undefined) throw new Error('mvcc store: the compaction record is missing');
@@ -72,5 +80,9 @@ export async function load(
       leases.push(decodeLease(id, v, k));
     }
   }
-  return { state, compaction, leases };
+  const m = await reader.get(META_MEMBERS);
+  const a = await reader.get(META_ALARMS);
+  const members = m === undefined ? [] : decodeMembers(m);
+  const alarms = a === undefined ? [] : decodeAlarms(a);
+  return { state, compaction, leases, members, alarms };
 }

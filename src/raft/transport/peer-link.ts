@@ -74,6 +74,8 @@ export interface LinkSettings {
   pingIntervalMs: number;
   pongTimeoutMs: number;
   onRoundTrip?: (peer: NodeId, seconds: number) => void;
+  /** A peer refused our stream because we were removed from the cluster. */
+  onRemoved?: (by: NodeId) => void;
 }
 
 /** A stream that stayed up this long counts as healthy: its loss restarts the back-off from the minimum.
@@ -84,7 +86,13 @@ const STABLE_AFTER_MS = 1000;
 const DROP_WARN_INTERVAL_MS = 10_000;
 
 /** Refusals that mean a configuration problem, which no quick retry will fix: retry at the slowest pace. */
-const CONFIG_REFUSALS = new Set(['version-mismatch', 'cluster-mismatch', 'member-mismatch', 'unknown-member']);
+const CONFIG_REFUSALS = new Set([
+  'version-mismatch',
+  'cluster-mismatch',
+  'member-mismatch',
+  'unknown-member',
+  'removed-member',
+]);
 
 /** One attempt at (or life of) the outgoing stream. Handlers compare it with `PeerLink.conn`, so events of
  *  a replaced or abandoned socket are ignored. */
@@ -327,6 +335,7 @@ export class PeerLink {
       conn.configRefusal = reason !== undefined && CONFIG_REFUSALS.has(reason);
       res.resume();
       ws.terminate();
+      if (reason === 'removed-member') this.cfg.onRemoved?.(this.id);
     });
     ws.on('open', () => this.onOpen(conn));
     ws.on('error', (err) => {
@@ -353,6 +362,8 @@ export class PeerLink {
       case 'unknown-member':
         return `peer ${this.id} at ${this.url} does not know us (${this.cfg.selfId}) as a member ` +
           `(removed, or its membership not updated yet)`;
+      case 'removed-member':
+        return `peer ${this.id} at ${this.url} says this member (${this.cfg.selfId}) was removed from the cluster`;
       case 'version-mismatch':
         return `peer ${this.id} at ${this.url} speaks transport protocol ${headerOf(res, HEADER_VERSION) ?? '?'}, ` +
           `we speak ${PROTOCOL_VERSION}`;

@@ -24,6 +24,8 @@ export type RejectReason =
   | 'cluster-mismatch'
   | 'member-mismatch'
   | 'unknown-member'
+  /** The dialer was removed from the cluster: it must stop (etcd answers such a peer 410 Gone). */
+  | 'removed-member'
   | 'bad-request'
   | 'shutting-down';
 

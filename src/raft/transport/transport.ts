@@ -63,6 +63,11 @@ export interface TransportOptions {
   /** Told each round trip measured on an outgoing stream (ping to pong), in seconds (the member's
    *  etcd_network_peer_round_trip_time_seconds). Must not throw. */
   onRoundTrip?: (peer: NodeId, seconds: number) => void;
+  /** Whether an id was removed from the cluster: its streams are refused with 'removed-member' (so that it
+   *  learns it and stops), not 'unknown-member'. */
+  isRemoved?: (id: NodeId) => boolean;
+  /** A peer refused our stream because this member was removed. Must not throw. */
+  onRemoved?: (by: NodeId) => void;
 }
 
 export type { PeerStats, DropReason } from './peer-link';
@@ -95,6 +100,7 @@ export class PeerTransport {
   private readonly refusalWarnings = new LogThrottle(REPEAT_WARN_INTERVAL_MS);
   private readonly sendWarnings = new LogThrottle(REPEAT_WARN_INTERVAL_MS);
   private closing: Promise<void> | undefined;
+  private readonly isRemoved: ((id: NodeId) => boolean) | undefined;
 
   constructor(opts: TransportOptions) {
     if (!ID_PATTERN.test(opts.selfId)) {
@@ -120,7 +126,9 @@ export class PeerTransport {
       pingIntervalMs: positive('pingIntervalMs', opts.pingIntervalMs, 1000),
       pongTimeoutMs: positive('pongTimeoutMs', opts.pongTimeoutMs, 5000),
       onRoundTrip: opts.onRoundTrip,
+      onRemoved: opts.onRemoved,
     };
+    this.isRemoved = opts.isRemoved;
     this.onMessage = opts.onMessage;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -283,6 +291,13 @@ export class PeerTransport {
       return;
     }
     const link = this.links.get(from);
+    if (link === undefined && this.isRemoved?.(from) === true) {
+      const text = `refused a stream from ${clip(from)} (connecting from ${remote}): that member was removed ` +
+        `from the cluster`;
+      this.warnRefusal(`removed:${clip(from)}`, text);
+      this.refuse(socket, 410, 'removed-member', text);
+      return;
+    }
     if (link === undefined) {
       const text = `refused a stream from ${clip(from)} (connecting from ${remote}): not a member of this ` +
         `cluster as far as this member knows (removed, or not added yet)`;
