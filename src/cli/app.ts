@@ -2,6 +2,7 @@
 
 import type { Argv } from 'yargs';
 import yargs from 'yargs/yargs';
+import { registerAlarmCommands } from './alarm-commands';
 import { registerClusterCommands } from './cluster-commands';
 import { registerCompactionCommand } from './compaction-command';
 import {
@@ -17,6 +18,7 @@ import { EXIT_USAGE } from './errors';
 import type { CliIo } from './io';
 import { registerKvCommands } from './kv-commands';
 import { registerLeaseCommands } from './lease-commands';
+import { registerMemberCommands } from './member-commands';
 import { registerNodeCommand } from './node-command';
 import { registerMoveLeaderCommand } from './move-leader-command';
 import { registerSnapshotCommands } from './snapshot-commands';
@@ -78,6 +80,8 @@ export async function runCli(args: string[], io: CliIo, deps: CliDeps = {}): Pro
   parser = registerClusterCommands(parser, ctx);
   parser = registerSnapshotCommands(parser, ctx);
   parser = registerMoveLeaderCommand(parser, ctx);
+  parser = registerMemberCommands(parser, ctx);
+  parser = registerAlarmCommands(parser, ctx);
   parser = parser
     .demandCommand(1, 'keel needs a command')
     .recommendCommands()

@@ -3,6 +3,7 @@
 // etcdctl writes them (string(kv.Key)).
 
 import type {
+  AlarmMember,
   DeleteRangeResponse,
   Event,
   KeyValue,
@@ -10,6 +11,8 @@ import type {
   LeaseKeepAliveResponse,
   LeaseLeasesResponse,
   LeaseTimeToLiveResponse,
+  MemberAddResponse,
+  MemberInfo,
   PutResponse,
   RangeResponse,
   TxnResponse,
@@ -125,4 +128,67 @@ export function leaseListLines(r: LeaseLeasesResponse): string[] {
 
 export function compactionLine(revision: number): string {
   return `compacted revision ${revision}`;
+}
+
+// ---- cluster membership and alarms -------------------------------------------------------------------------
+
+/** A member or cluster id (16 hex digits) as Go's %x prints the uint64: no leading zeros. */
+export function idHex(id: string): string {
+  return id === '' ? '0' : BigInt(`0x${id}`).toString(16);
+}
+
+/** Go's %16x: the same, padded with spaces (not zeros) to 16 characters. */
+export function idHex16(id: string): string {
+  return idHex(id).padStart(16, ' ');
+}
+
+/** etcdctl's makeMemberListTable. */
+export const MEMBER_LIST_HEADERS = ['ID', 'STATUS', 'NAME', 'PEER ADDRS', 'CLIENT ADDRS', 'IS LEARNER'];
+
+/** etcdctl calls a member "unstarted" while its name is empty: an etcd member publishes its name and client
+ *  URLs together once it runs. A Keel member added with `member add NAME` has its name at once, so Keel also
+ *  reads "no client URLs yet" as unstarted (for etcd's members the two rules agree). */
+export function memberStatus(m: MemberInfo): 'started' | 'unstarted' {
+  return m.name === '' || m.clientUrls.length === 0 ? 'unstarted' : 'started';
+}
+
+export function memberListRow(m: MemberInfo): string[] {
+  return [
+    idHex(m.id),
+    memberStatus(m),
+    m.name,
+    m.peerUrls.join(','),
+    m.clientUrls.join(','),
+    String(m.isLearner),
+  ];
+}
+
+/** `member list`: one line per member, its cells joined by ", ". */
+export function memberListLines(members: readonly MemberInfo[]): string[] {
+  return members.map((m) => memberListRow(m).join(', '));
+}
+
+/** etcdctl 3.4 prints this for a learner too (3.5 says "added as learner to"). */
+export function memberAddedLine(r: MemberAddResponse): string {
+  return `Member ${idHex16(r.member.id)} added to cluster ${idHex16(r.header.clusterId)}`;
+}
+
+export function memberRemovedLine(id: string, clusterId: string): string {
+  return `Member ${idHex16(id)} removed from cluster ${idHex16(clusterId)}`;
+}
+
+export function memberPromotedLine(id: string, clusterId: string): string {
+  return `Member ${idHex16(id)} promoted in cluster ${idHex16(clusterId)}`;
+}
+
+/**
+ * One alarm as etcdctl prints it: fmt's %+v of a *pb.AlarmMember, which is its String(), protobuf's compact
+ * text format: each field that is set as "name:value" followed by a space (so the line ends with one),
+ * the enum by name. "memberID:10276657743932975437 alarm:NOSPACE ".
+ */
+export function alarmLine(a: AlarmMember): string {
+  let out = '';
+  if (a.memberId !== '' && !/^0+$/.test(a.memberId)) out += `memberID:${BigInt(`0x${a.memberId}`).toString()} `;
+  if (a.alarm !== 'NONE') out += `alarm:${a.alarm} `;
+  return out;
 }

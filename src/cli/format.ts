@@ -1,7 +1,8 @@
 // Output helpers: etcdctl-style tables and sizes.
 
-/** A table with borders, as etcdctl's `-w table` prints it. */
-export function renderTable(headers: string[], rows: string[][]): string {
+/** A table with borders, as etcdctl's `-w table` prints it. Cells are aligned as tablewriter does by default
+ *  (numbers right, text left), or centered (alignment `center`: what etcdctl asks for `member list`). */
+export function renderTable(headers: string[], rows: string[][], alignment: 'auto' | 'center' = 'auto'): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+\n';
   const center = (s: string, w: number): string => {
@@ -12,7 +13,8 @@ export function renderTable(headers: string[], rows: string[][]): string {
     '|' + cells.map((c, i) => ' ' + align(c, widths[i]) + ' ').join('|') + '|\n';
   let out = rule + line(headers, center) + rule;
   // Numbers to the right, text to the left (tablewriter's default, which etcdctl uses).
-  const align = (s: string, w: number): string => (/^-?[\d.]+( [kMGTPE]?B)?$/.test(s) ? s.padStart(w) : s.padEnd(w));
+  const auto = (s: string, w: number): string => (/^-?[\d.]+( [kMGTPE]?B)?$/.test(s) ? s.padStart(w) : s.padEnd(w));
+  const align = alignment === 'center' ? center : auto;
   for (const r of rows)
     out += line(
       headers.map((_, i) => r[i] ?? ''),

@@ -4,6 +4,8 @@
 // retries a write once it may have reached a member: it fails with OutcomeUnknownError instead.
 
 import type {
+  AlarmRequest,
+  AlarmResponse,
   CompactionResponse,
   DeleteRangeRequest,
   DeleteRangeResponse,
@@ -13,6 +15,14 @@ import type {
   LeaseLeasesResponse,
   LeaseRevokeResponse,
   LeaseTimeToLiveResponse,
+  MemberAddRequest,
+  MemberAddResponse,
+  MemberListRequest,
+  MemberListResponse,
+  MemberPromoteRequest,
+  MemberPromoteResponse,
+  MemberRemoveRequest,
+  MemberRemoveResponse,
   PutResponse,
   RangeRequest,
   RangeResponse,
@@ -22,7 +32,9 @@ import type {
 } from '../kv/api';
 import {
   GatewayResponseError,
+  alarmRequestToJson,
   compactionRequestToJson,
+  decodeAlarmResponse,
   decodeCompactionResponse,
   decodeDeleteRangeResponse,
   decodeHealthResponse,
@@ -31,6 +43,10 @@ import {
   decodeLeaseLeasesResponse,
   decodeLeaseRevokeResponse,
   decodeLeaseTimeToLiveResponse,
+  decodeMemberAddResponse,
+  decodeMemberListResponse,
+  decodeMemberPromoteResponse,
+  decodeMemberRemoveResponse,
   decodePutResponse,
   decodeRangeResponse,
   decodeStatusResponse,
@@ -40,6 +56,9 @@ import {
   leaseGrantRequestToJson,
   leaseIdRequestToJson,
   leaseTimeToLiveRequestToJson,
+  memberAddRequestToJson,
+  memberIdRequestToJson,
+  memberListRequestToJson,
   putRequestToJson,
   rangeRequestToJson,
   txnRequestToJson,
@@ -206,6 +225,35 @@ export class KeelHttpClient implements KvClient {
   /** GET /health of one member: a 503 is an answer ({health: false, reason}), not an error. */
   async health(endpoint: string): Promise<HealthResponse> {
     return decodeHealthResponse(await this.transport.callOne(endpoint, '/health', undefined, 'GET', true));
+  }
+
+  // Cluster membership and alarms: not in KvClient (the native stream has no such methods); the CLI's
+  // `member` and `alarm` commands use this client. A change of membership is a write: never sent twice.
+
+  /** Linearizable by default, as etcd's Go client (3.5 and later) asks; `{ linearizable: false }` for the
+   *  answering member's own view. */
+  async memberList(req: MemberListRequest = { linearizable: true }): Promise<MemberListResponse> {
+    return decodeMemberListResponse(await this.call('/v3/cluster/member/list', memberListRequestToJson(req), 'read'));
+  }
+
+  async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
+    return decodeMemberAddResponse(await this.call('/v3/cluster/member/add', memberAddRequestToJson(req), 'write'));
+  }
+
+  async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
+    const json = await this.call('/v3/cluster/member/remove', memberIdRequestToJson(req), 'write');
+    return decodeMemberRemoveResponse(json);
+  }
+
+  async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
+    const json = await this.call('/v3/cluster/member/promote', memberIdRequestToJson(req), 'write');
+    return decodeMemberPromoteResponse(json);
+  }
+
+  /** GET is a read (retried on another member); ACTIVATE and DEACTIVATE are writes. */
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+    const kind = req.action === 'GET' ? 'read' : 'write';
+    return decodeAlarmResponse(await this.call('/v3/maintenance/alarm', alarmRequestToJson(req), kind));
   }
 
   /** Cancels every watch; later calls fail. */

@@ -8,4 +8,5 @@ export * from './gateway/kv-json';
 export * from './gateway/lease-json';
 export * from './gateway/watch-json';
 export * from './gateway/status-json';
+export * from './gateway/cluster-json';
 export * from './gateway/errors-json';

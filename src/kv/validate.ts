@@ -19,6 +19,7 @@ import {
   MAX_LEASE_TTL,
   MAX_REQUEST_BYTES,
   MAX_TXN_OPS,
+  type AlarmRequest,
   type ClientRequestId,
   type Compare,
   type CompactionRequest,
@@ -27,6 +28,7 @@ import {
   type LeaseKeepAliveRequest,
   type LeaseRevokeRequest,
   type LeaseTimeToLiveRequest,
+  type MemberAddRequest,
   type PutRequest,
   type RangeRequest,
   type RequestOp,
@@ -383,6 +385,87 @@ export function validateLeaseKeepAlive(req: LeaseKeepAliveRequest): void {
 
 export function validateLeaseTimeToLive(req: LeaseTimeToLiveRequest): void {
   leaseIdField(req.id, 'lease ID');
+}
+
+// ---- cluster membership, alarms ---------------------------------------------------------------------------
+// A member's peer URL is http://host:port and nothing else, written as `keel node` writes it (lower-case
+// host, no trailing slash: what src/server/options.ts's normalizeUrl gives), so that two spellings of one
+// URL can never both join. etcd answers every bad URL with its one message ("given member URLs are
+// invalid"); the CLI checks first and names the problem.
+
+const MEMBER_ID = /^[0-9a-f]{16}$/;
+const ALARM_ACTIONS: readonly string[] = ['GET', 'ACTIVATE', 'DEACTIVATE'];
+const ALARM_TYPES: readonly string[] = ['NONE', 'NOSPACE', 'CORRUPT'];
+export const MAX_MEMBER_NAME_CHARS = 64;
+
+/** Why `url` is not a peer URL as a member keeps it, or undefined when it is one. */
+export function peerUrlProblem(url: unknown): string | undefined {
+  if (typeof url !== 'string') return 'not a string';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a URL (expected http://HOST:PORT)';
+  }
+  if (u.protocol !== 'http:') return 'must use http:// (TLS is not supported yet)';
+  if (u.port === '' || u.port === '0') return 'needs a port';
+  if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') {
+    return 'must be just http://HOST:PORT';
+  }
+  if (u.pathname !== '/' && u.pathname !== '') return 'must not have a path';
+  if (url !== `http://${u.host}`) return `must be written http://${u.host}`;
+  return undefined;
+}
+
+/** Why `name` cannot be a member's name, or undefined. A name goes into --initial-cluster's NAME=URL list
+ *  and on `keel node --name`, so it has no '=', ',', spaces or control characters (as `keel node` asks). */
+export function memberNameProblem(name: string): string | undefined {
+  if (name === '') return 'must not be empty';
+  if ([...name].length > MAX_MEMBER_NAME_CHARS) return `must be at most ${MAX_MEMBER_NAME_CHARS} characters`;
+  if (/[\p{C}\p{Z}\s]/u.test(name)) return 'must be printable, without spaces';
+  if (/[=,]/.test(name)) return "must not contain '=' or ','";
+  return undefined;
+}
+
+function memberIdField(id: unknown, name: string, required: boolean): void {
+  if (id === undefined || id === '') {
+    if (required) throw Errors.invalid(`invalid ${name} (required: a member id, a non-zero uint64)`);
+    return;
+  }
+  if (typeof id !== 'string' || !MEMBER_ID.test(id) || /^0+$/.test(id)) {
+    throw Errors.invalid(`invalid ${name} ${JSON.stringify(id)} (a member id is a non-zero uint64)`);
+  }
+}
+
+/** Keel members have exactly one peer URL (etcd allows several). */
+export function validateMemberAdd(req: MemberAddRequest): void {
+  if (!Array.isArray(req.peerUrls) || req.peerUrls.length !== 1) throw Errors.memberBadUrls();
+  if (peerUrlProblem(req.peerUrls[0]) !== undefined) throw Errors.memberBadUrls();
+  if (req.isLearner !== undefined && typeof req.isLearner !== 'boolean') {
+    throw Errors.invalid('invalid isLearner (must be true or false)');
+  }
+  if (req.name !== undefined) {
+    if (typeof req.name !== 'string') throw Errors.invalid('invalid member name (must be a string)');
+    const problem = req.name === '' ? undefined : memberNameProblem(req.name);
+    if (problem !== undefined) throw Errors.invalid(`invalid member name ${JSON.stringify(req.name)} (${problem})`);
+  }
+}
+
+/** Remove and promote: the id of a member (16 hex digits, not 0). */
+export function validateMemberId(req: { id: string }): void {
+  memberIdField(req.id, 'member ID', true);
+}
+
+/** ACTIVATE names a member and an alarm other than NONE; GET and DEACTIVATE may leave either out (every
+ *  member, every alarm type). */
+export function validateAlarm(req: AlarmRequest): void {
+  enumField(req.action, ALARM_ACTIONS, 'alarm action');
+  if (!ALARM_ACTIONS.includes(req.action)) throw Errors.invalid('invalid alarm action (required)');
+  enumField(req.alarm, ALARM_TYPES, 'alarm');
+  memberIdField(req.memberId, 'alarm memberID', req.action === 'ACTIVATE');
+  if (req.action === 'ACTIVATE' && (req.alarm === undefined || req.alarm === 'NONE')) {
+    throw Errors.invalid('invalid alarm NONE (ACTIVATE needs the alarm to raise: NOSPACE or CORRUPT)');
+  }
 }
 
 // ---- watch ---------------------------------------------------------------------------------------------

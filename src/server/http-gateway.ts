@@ -1,5 +1,5 @@
 // The client HTTP listener of a member: etcd's gRPC-gateway JSON routes (/v3/kv/..., /v3/lease/...,
-// /v3/watch, /v3/maintenance/status) plus /health and /version, on plain node:http. The JSON translation is
+// /v3/watch, /v3/maintenance/status and alarm, /v3/cluster/member/...) plus /health and /version, on plain node:http. The JSON translation is
 // in src/kv/gateway-json.ts, the checks in src/kv/validate.ts: every request is parsed and checked here
 // before it reaches the member, so a bad one gets its error with nothing proposed (the member checks again,
 // for the requests that come by other ways). The streaming routes are in ./gateway-streams.ts.
@@ -10,6 +10,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { GrpcCode, KvError, type HealthResponse, type KvService } from '../kv/api';
 import {
+  alarmResponseToJson,
   compactionResponseToJson,
   deleteRangeResponseToJson,
   healthToJson,
@@ -17,12 +18,21 @@ import {
   leaseLeasesResponseToJson,
   leaseRevokeResponseToJson,
   leaseTimeToLiveResponseToJson,
+  memberAddResponseToJson,
+  memberListResponseToJson,
+  memberPromoteResponseToJson,
+  memberRemoveResponseToJson,
+  parseAlarmRequest,
   parseCompactionRequest,
   parseDeleteRangeRequest,
   parseLeaseGrantRequest,
   parseLeaseLeasesRequest,
   parseLeaseRevokeRequest,
   parseLeaseTimeToLiveRequest,
+  parseMemberAddRequest,
+  parseMemberListRequest,
+  parseMemberPromoteRequest,
+  parseMemberRemoveRequest,
   parsePutRequest,
   parseRangeRequest,
   parseStatusRequest,
@@ -33,11 +43,14 @@ import {
   txnResponseToJson,
 } from '../kv/gateway-json';
 import {
+  validateAlarm,
   validateCompaction,
   validateDelete,
   validateLeaseGrant,
   validateLeaseRevoke,
   validateLeaseTimeToLive,
+  validateMemberAdd,
+  validateMemberId,
   validatePut,
   validateRange,
   validateTxn,
@@ -154,6 +167,30 @@ export function createClientServer(svc: KvService, opts: ClientServerOptions = {
   add('POST', '/v3/kv/lease/leases', leases);
 
   add('POST', '/v3/maintenance/status', rpc(parseStatusRequest, noChecks, () => svc.status(), statusResponseToJson));
+  add('POST', '/v3/maintenance/alarm', rpc(parseAlarmRequest, validateAlarm, (r) => svc.alarm(r), alarmResponseToJson));
+
+  // Cluster membership. Counted in the request metrics as etcdserverpb.Cluster/Member* (by path, like every
+  // route: see GATEWAY_RPCS in ./metrics/rpc-names.ts).
+  add(
+    'POST',
+    '/v3/cluster/member/list',
+    rpc(parseMemberListRequest, noChecks, (r) => svc.memberList(r), memberListResponseToJson),
+  );
+  add(
+    'POST',
+    '/v3/cluster/member/add',
+    rpc(parseMemberAddRequest, validateMemberAdd, (r) => svc.memberAdd(r), memberAddResponseToJson),
+  );
+  add(
+    'POST',
+    '/v3/cluster/member/remove',
+    rpc(parseMemberRemoveRequest, validateMemberId, (r) => svc.memberRemove(r), memberRemoveResponseToJson),
+  );
+  add(
+    'POST',
+    '/v3/cluster/member/promote',
+    rpc(parseMemberPromoteRequest, validateMemberId, (r) => svc.memberPromote(r), memberPromoteResponseToJson),
+  );
   add('GET', '/health', async (_req, res) => {
     let health: HealthResponse;
     try {

@@ -268,7 +268,7 @@ t.test('extra routes', async (t) => {
       { method: 'GET', path: '/metrics', handle: (_req, res) => sendJson(res, 200, { ok: true }) },
       {
         method: 'POST',
-        path: '/v3/cluster/member/list',
+        path: '/v3/cluster/member/update',
         handle: async () => {
           throw Errors.noLeader();
         },
@@ -276,7 +276,7 @@ t.test('extra routes', async (t) => {
     ],
   });
   t.same((await call('GET', '/metrics')).json, { ok: true });
-  const failed = await call('POST', '/v3/cluster/member/list', {});
+  const failed = await call('POST', '/v3/cluster/member/update', {});
   t.equal(failed.status, 503);
   t.match(failed.json, { code: 14, message: 'etcdserver: no leader' });
 

@@ -34,6 +34,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   408: 'Request Timeout',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
@@ -56,6 +57,7 @@ const GRPC_CODES = new Set<number>([
   GrpcCode.InvalidArgument,
   GrpcCode.DeadlineExceeded,
   GrpcCode.NotFound,
+  GrpcCode.ResourceExhausted,
   GrpcCode.FailedPrecondition,
   GrpcCode.OutOfRange,
   GrpcCode.Unimplemented,
@@ -100,6 +102,9 @@ export function httpStatusFromCode(code: GrpcCode): number {
       return 504;
     case GrpcCode.NotFound:
       return 404;
+    case GrpcCode.ResourceExhausted:
+      // etcd's "database space exceeded" (a NOSPACE alarm is raised).
+      return 429;
     case GrpcCode.Unimplemented:
       return 501;
     case GrpcCode.Unavailable:
@@ -120,6 +125,8 @@ export function codeFromHttpStatus(status: number): GrpcCode {
       return GrpcCode.NotFound;
     case 408:
       return GrpcCode.Canceled;
+    case 429:
+      return GrpcCode.ResourceExhausted;
     case 501:
       return GrpcCode.Unimplemented;
     case 503:
