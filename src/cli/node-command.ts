@@ -35,6 +35,8 @@ export interface NodeFlags {
   logLevel?: string;
   leaseCheckpointInterval?: number;
   watchProgressNotifyInterval?: number;
+  initialClusterState?: string;
+  quotaBackendBytes?: number;
 }
 
 function positiveInt(flag: string, v: number | undefined, dflt: number): number {
@@ -110,9 +112,24 @@ export function buildMemberOptions(f: NodeFlags): MemberOptions {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
+  const state = f.initialClusterState ?? DEFAULT_MEMBER_OPTIONS.initialClusterState;
+  if (state !== 'new' && state !== 'existing') {
+    throw new UsageError(`--initial-cluster-state must be "new" or "existing" (got "${state}")`);
+  }
+  if (state === 'existing' && initialCluster.length < 2) {
+    throw new UsageError(
+      '--initial-cluster-state existing: --initial-cluster must list the running members too (as `keel member add` prints it)',
+    );
+  }
   return {
     name,
     dataDir: path.resolve(f.dataDir),
+    initialClusterState: state,
+    quotaBackendBytes: positiveInt(
+      '--quota-backend-bytes',
+      f.quotaBackendBytes,
+      DEFAULT_MEMBER_OPTIONS.quotaBackendBytes,
+    ),
     listenClientUrl,
     listenPeerUrl,
     initialCluster,
@@ -159,8 +176,13 @@ export async function nodeCommand(ctx: CliContext, f: NodeFlags): Promise<number
     const { startMember } = await import('../server/member');
     const member = await startMember(opts, logger);
     logger.info({ clientUrl: member.clientUrl }, `member ${opts.name} started`);
-    const sig = await stopped;
-    logger.info(`${sig} received: closing member ${opts.name}`);
+    const why = await Promise.race([stopped, member.removed.then(() => 'removed' as const)]);
+    if (why === 'removed') {
+      // etcd exits too: a removed member's data dir can never serve again.
+      logger.error(`member ${opts.name} was removed from the cluster; stopping`);
+    } else {
+      logger.info(`${why} received: closing member ${opts.name}`);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS);
@@ -250,6 +272,16 @@ export function registerNodeCommand(y: Argv<RootArgs>, ctx: CliContext): Argv<Ro
           type: 'number',
           requiresArg: true,
           describe: `ms between progress notifications to watches that ask (default ${DEFAULT_MEMBER_OPTIONS.watchProgressNotifyIntervalMs})`,
+        })
+        .option('initial-cluster-state', {
+          type: 'string',
+          requiresArg: true,
+          describe: '"new" (a founding member) or "existing" (a member added with `keel member add`; default new)',
+        })
+        .option('quota-backend-bytes', {
+          type: 'number',
+          requiresArg: true,
+          describe: `backend size that raises a NOSPACE alarm (default ${DEFAULT_MEMBER_OPTIONS.quotaBackendBytes})`,
         })
         .option('log-level', {
           type: 'string',

@@ -23,6 +23,8 @@ const MEMBER_FAILURE_CODES: ReadonlySet<GrpcCode> = new Set([
 /** Answers given before the member did anything with the request: even a `once` write may go elsewhere. */
 const NOT_SERVED_MESSAGES: ReadonlySet<string> = new Set([
   Errors.starting().message,
+  // A member removed from the cluster refuses everything before looking at it.
+  Errors.memberRemoved().message,
   // The stream's in-flight bound (src/server/stream-session.ts).
   'etcdserver: too many requests',
 ]);

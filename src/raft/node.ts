@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { ApplyOutput, StateMachine } from '../kv/state-machine';
 import { Raft } from './core/raft';
-import { decodeConfChange, type ConfChangeData } from './core/confchange';
+import { decodeConfChange, type ConfChange, type ConfChangeData } from './core/confchange';
 import {
   EntryType,
   MessageType,
@@ -131,6 +131,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   isLeader(): boolean {
     return this.raft.role === StateRole.Leader;
+  }
+
+  /** Leader: proposes a membership change (see Raft.proposeConfChange); false: refused, reason in
+   *  raft.lastRejection. */
+  proposeConfChange(cc: ConfChange): boolean {
+    if (this.stopped) return false;
+    const ok = this.raft.proposeConfChange(cc);
+    this.schedule();
+    return ok;
   }
 
   /** Leader: hands leadership to `target` (see Raft.transferLeadership); false with the core's reason. */

@@ -13,6 +13,9 @@ export interface MemberIdentity {
   clusterId: string;
   /** The founding voters, as ids with their peer URLs: the configuration before any snapshot exists. */
   initialCluster: { name: string; id: NodeId; peerUrl: string }[];
+  /** A member added at runtime (`--initial-cluster-state existing`): its id was given by the cluster, and its
+   *  Raft starts with no configuration (it learns it from the leader's log or snapshot). */
+  joined?: boolean;
 }
 
 const FILE = 'member.json';

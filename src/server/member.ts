@@ -12,6 +12,8 @@ import {
   GrpcCode,
   KvError,
   MAX_LEASE_TTL,
+  type AlarmRequest,
+  type AlarmResponse,
   type ClientRequestId,
   type CompactionRequest,
   type CompactionResponse,
@@ -28,6 +30,15 @@ import {
   type LeaseRevokeResponse,
   type LeaseTimeToLiveRequest,
   type LeaseTimeToLiveResponse,
+  type MemberAddRequest,
+  type MemberAddResponse,
+  type MemberInfo,
+  type MemberListRequest,
+  type MemberListResponse,
+  type MemberPromoteRequest,
+  type MemberPromoteResponse,
+  type MemberRemoveRequest,
+  type MemberRemoveResponse,
   type PutRequest,
   type PutResponse,
   type RangeRequest,
@@ -40,24 +51,29 @@ import {
   type WatchSink,
   type WatchStream,
 } from '../kv/api';
+import { encodeMemberContext } from '../kv/mvcc/cluster-records';
 import { MvccStore } from '../kv/mvcc/mvcc-store';
 import { encodeProposal } from '../kv/proposal';
 import type { Command, CommandResult, StateMachine } from '../kv/state-machine';
 import { txnHasWrites } from '../kv/txn-shape';
 import {
+  validateAlarm,
   validateCompaction,
   validateDelete,
   validateLeaseGrant,
   validateLeaseKeepAlive,
   validateLeaseRevoke,
   validateLeaseTimeToLive,
+  validateMemberAdd,
+  validateMemberId,
   validatePut,
   validateRange,
   validateTxn,
 } from '../kv/validate';
 import { WatchHub } from '../kv/watch-hub';
+import type { ConfChangeData, ConfChangeType } from '../raft/core/confchange';
 import { Raft } from '../raft/core/raft';
-import { NONE, StateRole, type NodeId } from '../raft/core/types';
+import { NONE, StateRole, type ConfState, type NodeId } from '../raft/core/types';
 import { RaftNode } from '../raft/node';
 import { Snapshotter } from '../raft/snapshot/snapshotter';
 import { PeerTransport } from '../raft/transport/transport';
@@ -68,6 +84,19 @@ import { LeaseKeeper } from './lease-keeper';
 import { maintenanceSnapshotRoute } from './maintenance-snapshot';
 import { MemberMetrics } from './metrics';
 import { checkIdentity, identityOf, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
+import {
+  NOT_LEADER,
+  changeNotMade,
+  discoverJoin,
+  fetchClusterInfo,
+  forwardChange,
+  newMemberId,
+  peerRequestHandler,
+  readyToAddVoter,
+  readyToRemoveVoter,
+  type ChangeOp,
+  type ClusterInfo,
+} from './membership';
 import type { MemberOptions } from './options';
 import { ReadBarrier } from './read-barrier';
 import { attachStreamServer, type StreamServer } from './stream-server';
@@ -102,6 +131,8 @@ export interface Member {
   readonly peerUrl: string;
   readonly memberId: NodeId;
   readonly clusterId: string;
+  /** Resolves when this member learns it was removed from the cluster (it then serves nothing; close it). */
+  readonly removed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -127,13 +158,29 @@ export function minLeaseTtlSeconds(electionTimeoutMs: number): number {
   return Math.ceil((1.5 * electionTimeoutMs) / 1000);
 }
 
+/** Write errors after which the member resets its storage and raises a NOSPACE alarm, instead of stopping
+ *  for good: a full disk, or an I/O error that freeing space or a remount may cure. */
+const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG']);
+
+function diskErrorCode(err: Error): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && DISK_ERRORS.has(code)) return code;
+  }
+  return undefined;
+}
+
+interface ConfWaiter {
+  type: ConfChangeType;
+  nodeId: NodeId;
+  resolve: () => void;
+}
+
 class KeelMember implements KvService, Member {
   readonly clientUrl: string;
   readonly peerUrl: string;
-  readonly memberId: NodeId;
-  readonly clusterId: string;
   private readonly log: Logger;
-  private readonly identity: MemberIdentity;
+  private identity: MemberIdentity;
   private readonly requestTimeoutMs: number;
   /** Distinguishes this run's proposal ids from those of earlier runs still in the log. */
   private readonly bootId = randomBytes(4).toString('hex');
@@ -148,11 +195,24 @@ class KeelMember implements KvService, Member {
   private hub?: WatchHub;
   private leases?: LeaseKeeper;
   private reads?: ReadBarrier;
-  private readonly metrics: MemberMetrics;
+  private metrics!: MemberMetrics;
 
   private proposalSeq = 0;
   private readonly pendingWrites = new Map<string, PendingWrite>();
+  private readonly confWaiters = new Set<ConfWaiter>();
   private closed = false;
+  /** Members the cluster named when this member joined, before its registry knows them (transport only). */
+  private discovered: MemberInfo[] = [];
+  private publishTimer?: NodeJS.Timeout;
+  private dbSizeTimer?: NodeJS.Timeout;
+  private dbSizeCache = 0;
+  /** A write to the WAL or the backend failed with a disk error: the member resets its storage until it
+   *  can write again (recoverStorage); meanwhile it serves nothing. */
+  private diskFailure?: Error;
+  private recovering?: Promise<void>;
+  private markRemoved!: () => void;
+  readonly removed: Promise<void>;
+  private isRemovedSelf = false;
 
   constructor(
     private readonly opts: MemberOptions,
@@ -161,6 +221,9 @@ class KeelMember implements KvService, Member {
     this.log = logger.child({ member: opts.name });
     this.clientUrl = opts.listenClientUrl;
     this.peerUrl = opts.listenPeerUrl;
+    this.removed = new Promise((resolve) => {
+      this.markRemoved = resolve;
+    });
     const self = opts.initialCluster.find((m) => m.name === opts.name);
     if (!self) throw new Error(`--initial-cluster does not name this member (${opts.name})`);
     if (self.peerUrl !== opts.listenPeerUrl) {
@@ -169,24 +232,16 @@ class KeelMember implements KvService, Member {
       );
     }
     this.identity = identityOf(opts.name, opts.initialCluster, opts.initialClusterToken);
-    this.memberId = this.identity.memberId;
-    this.clusterId = this.identity.clusterId;
     // etcd: 5 s plus two election timeouts, so a request survives one leader change.
     this.requestTimeoutMs = 5000 + 2 * opts.electionTimeoutMs;
-    this.metrics = new MemberMetrics({
-      memberId: this.memberId,
-      sources: {
-        leader: () => this.node?.raft.lead,
-        isLeader: () => this.node?.isLeader(),
-        committedIndex: () => this.node?.raft.log.commit,
-        appliedIndex: () => this.node?.applied,
-        pendingProposals: () => this.pendingWrites.size,
-        revision: () => this.sm?.revision(),
-        compactRevision: () => this.sm?.compactRevision(),
-        dbSize: () => this.sm?.dbSize(),
-        peers: () => this.transport?.stats(),
-      },
-    });
+  }
+
+  get memberId(): NodeId {
+    return this.identity.memberId;
+  }
+
+  get clusterId(): string {
+    return this.identity.clusterId;
   }
 
   async start(): Promise<void> {
@@ -196,12 +251,31 @@ class KeelMember implements KvService, Member {
     }
     warnIfNotLoopback(opts.listenClientUrl, '--listen-client-urls', this.log);
     warnIfNotLoopback(opts.listenPeerUrl, '--listen-peer-urls', this.log);
+    const fresh = await this.resolveIdentity();
+    this.metrics = new MemberMetrics({
+      memberId: this.memberId,
+      sources: {
+        leader: () => this.node?.raft.lead,
+        isLeader: () => this.node?.isLeader(),
+        isLearner: () => this.node?.raft.isLearner(this.memberId),
+        quotaBackendBytes: () => this.opts.quotaBackendBytes,
+        committedIndex: () => this.node?.raft.log.commit,
+        appliedIndex: () => this.node?.applied,
+        pendingProposals: () => this.pendingWrites.size,
+        revision: () => this.sm?.revision(),
+        compactRevision: () => this.sm?.compactRevision(),
+        dbSize: () => this.sm?.dbSize(),
+        peers: () => this.transport?.stats(),
+      },
+    });
 
     // Bind both ports before touching the data dir, so "port in use" costs nothing.
-    const peerServer = http.createServer((_req, res) => {
-      res.statusCode = 404;
-      res.end();
-    });
+    const peerServer = http.createServer(
+      peerRequestHandler({
+        cluster: () => this.clusterInfo(),
+        change: (op, body) => this.changeHere(op, body),
+      }),
+    );
     await listen(peerServer, opts.listenPeerUrl, 'peer');
     const clientServer = createClientServer(this, {
       logger: this.log,
@@ -231,9 +305,11 @@ class KeelMember implements KvService, Member {
     this.streamServer = attachStreamServer(clientServer, this, { logger: this.log, rpcMetrics: this.metrics.rpc });
 
     try {
-      await this.openStorage(peerServer);
+      await this.openStorage(peerServer, fresh);
     } catch (err) {
       await this.streamServer.close();
+      await this.transport?.close();
+      await this.stopEngine();
       clientServer.close();
       peerServer.close();
       throw err;
@@ -251,16 +327,96 @@ class KeelMember implements KvService, Member {
     );
   }
 
-  private async openStorage(peerServer: http.Server): Promise<void> {
+  /**
+   * Who this member is: from its data dir's member.json when it has one; else a founding member's identity
+   * from --initial-cluster, or (--initial-cluster-state existing) the id the running cluster gave it when it
+   * was added. Returns whether the identity is new (member.json to be written).
+   */
+  private async resolveIdentity(): Promise<boolean> {
+    const { opts } = this;
+    const found = await readIdentity(opts.dataDir);
+    if (found) {
+      if (found.joined) {
+        if (found.name !== opts.name) {
+          throw new Error(`data dir ${opts.dataDir} belongs to member ${found.name} (${found.memberId}), not to ${opts.name}; refusing to start`);
+        }
+      } else {
+        checkIdentity(opts.dataDir, found, this.identity);
+      }
+      this.identity = found;
+      if (found.joined) await this.refreshFromPeers();
+      return false;
+    }
+    if (opts.initialClusterState === 'existing') {
+      const joined = await discoverJoin(opts);
+      this.identity = joined.identity;
+      this.discovered = joined.members;
+      this.log.info({ memberId: this.memberId, clusterId: this.clusterId }, 'joining an existing cluster');
+    }
+    return true;
+  }
+
+  /** A joined member restarting: its registry may lag the cluster's; the members it names are dialed too. */
+  private async refreshFromPeers(): Promise<void> {
+    const others = this.opts.initialCluster.filter((m) => m.name !== this.opts.name).map((m) => m.peerUrl);
+    const found = await fetchClusterInfo(others, 1000);
+    if (found !== undefined && found.info.clusterId === this.clusterId) this.discovered = found.info.members;
+  }
+
+  private clusterInfo(): ClusterInfo | undefined {
+    if (!this.sm) return undefined;
+    return { clusterId: this.clusterId, members: this.sm.members(), founding: this.identity.initialCluster };
+  }
+
+  private async openStorage(peerServer: http.Server, fresh: boolean): Promise<void> {
     const { opts } = this;
     await fs.mkdir(opts.dataDir, { recursive: true });
-    const found = await readIdentity(opts.dataDir);
-    if (found) checkIdentity(opts.dataDir, found, this.identity);
-    else await writeIdentity(opts.dataDir, this.identity);
-    const identity = found ?? this.identity;
+    if (fresh) await writeIdentity(opts.dataDir, this.identity);
+    await this.startEngine();
+    const sm = this.requireSm();
+    const raft = this.requireNode().raft;
+    if (raft.confState().removed?.includes(this.memberId)) {
+      throw new Error(
+        `member ${opts.name} (${this.memberId}) was permanently removed from the cluster; its data dir ` +
+          `${opts.dataDir} cannot serve again (add a new member with an empty data dir)`,
+      );
+    }
+    this.transport = new PeerTransport({
+      selfId: this.memberId,
+      clusterId: this.clusterId,
+      peers: new Map(),
+      logger: this.log,
+      onRoundTrip: this.metrics.observePeerRoundTrip,
+      isRemoved: (id) => this.node?.raft.confState().removed?.includes(id) ?? false,
+      onRemoved: (by) => {
+        this.log.error({ by }, 'a peer says this member was removed from the cluster');
+        this.onRemovedFromCluster();
+      },
+      onMessage: (msg) => {
+        if (msg.to === this.memberId) this.node?.step(msg);
+      },
+    });
+    this.transport.attach(peerServer);
+    this.syncPeers(sm.members());
+    this.requireNode().start();
+    this.publishTimer = setInterval(() => this.publishAttributes(), Math.max(200, 2 * opts.heartbeatIntervalMs));
+    this.dbSizeTimer = setInterval(() => this.refreshDbSize(), 1000);
+    this.refreshDbSize();
+  }
 
-    const sm = await openStore(path.join(opts.dataDir, 'db'), this.log, this.metrics.observeBackendCommit);
+  /**
+   * Opens the store, the WAL and the Raft node, with the in-memory parts that hang on them (watch hub, lease
+   * keeper, read barrier). Run at start and again after a disk error (recoverStorage); the node is started by
+   * the caller once the transport exists.
+   */
+  private async startEngine(): Promise<void> {
+    const { opts } = this;
+    const faults = opts.faults;
+    const sm = await openStore(path.join(opts.dataDir, 'db'), this.log, this.metrics.observeBackendCommit, faults?.backend);
     this.sm = sm;
+    await sm.seedMembers(
+      this.identity.initialCluster.map((m) => ({ id: m.id, name: m.name, peerUrls: [m.peerUrl], clientUrls: [], isLearner: false })),
+    );
     const snapshotter = new Snapshotter(path.join(opts.dataDir, 'snap'), this.log);
     const snapshot = await snapshotter.loadNewest();
     if (snapshot && snapshot.meta.index > sm.appliedIndex()) {
@@ -272,20 +428,22 @@ class KeelMember implements KvService, Member {
       await sm.restore(snapshot);
     }
     const walDir = path.join(opts.dataDir, 'wal');
+    const walOpts = { logger: this.log, onFsync: this.metrics.observeWalFsync, injectWriteError: faults?.wal };
     let storage;
     if (await Wal.exists(walDir)) {
-      const { wal, contents } = await Wal.open(walDir, { logger: this.log, onFsync: this.metrics.observeWalFsync });
+      const { wal, contents } = await Wal.open(walDir, walOpts);
       this.wal = wal;
       storage = { hardState: contents.hardState, snapshot, entries: contents.entries };
     } else {
-      this.wal = await Wal.create(walDir, { logger: this.log, onFsync: this.metrics.observeWalFsync });
+      this.wal = await Wal.create(walDir, walOpts);
       storage = { hardState: { term: 0, vote: NONE, commit: 0 }, snapshot, entries: [] };
     }
     const electionTick = Math.max(2, Math.round(opts.electionTimeoutMs / opts.heartbeatIntervalMs));
     const raft = new Raft(
       {
         id: this.memberId,
-        peers: identity.initialCluster.map((m) => m.id),
+        // A joined member knows no configuration until it applies one from the leader's log or snapshot.
+        peers: this.identity.joined ? [] : this.identity.initialCluster.map((m) => m.id),
         electionTick,
         heartbeatTick: 1,
         preVote: true,
@@ -300,20 +458,6 @@ class KeelMember implements KvService, Member {
       // in-memory log to what a running member keeps.
       raft.compact(snapshot, Math.max(1, snapshot.meta.index - opts.snapshotCatchupEntries));
     }
-
-    const peers = new Map<NodeId, string>();
-    for (const m of identity.initialCluster) if (m.id !== this.memberId) peers.set(m.id, m.peerUrl);
-    this.transport = new PeerTransport({
-      selfId: this.memberId,
-      clusterId: this.clusterId,
-      peers,
-      logger: this.log,
-      onRoundTrip: this.metrics.observePeerRoundTrip,
-      onMessage: (msg) => {
-        if (peers.has(msg.from) && msg.to === this.memberId) this.node?.step(msg);
-      },
-    });
-    this.transport.attach(peerServer);
 
     const node = new RaftNode({
       raft,
@@ -357,12 +501,16 @@ class KeelMember implements KvService, Member {
         }
       }
       reads.onApplied(index);
+      if (out.members) this.syncPeers(out.members);
     });
     node.on('restored', (index) => {
       leases.reset(sm.leases());
       hub.onRestore();
       reads.onApplied(index);
+      this.syncPeers(sm.members());
+      if (node.raft.confState().removed?.includes(this.memberId)) this.onRemovedFromCluster();
     });
+    node.on('confChange', (cc, cs) => this.onConfChange(cc, cs));
     node.on('readState', (rs) => reads.onReadState(rs));
     node.on('leaderChange', (lead) => {
       this.metrics.onLeaderChange(lead);
@@ -373,13 +521,218 @@ class KeelMember implements KvService, Member {
     node.on('fatal', (err) => {
       for (const w of this.pendingWrites.values()) w.reject(Errors.failed(err));
       this.pendingWrites.clear();
+      if (diskErrorCode(err) !== undefined && !this.closed) this.recoverStorage(err);
     });
     this.node = node;
     this.hub = hub;
     this.leases = leases;
     this.reads = reads;
-    node.start();
   }
+
+  /** Closes what startEngine opened (watch streams on this member end; their clients resume elsewhere). */
+  private async stopEngine(): Promise<void> {
+    this.reads?.close();
+    this.leases?.close();
+    this.hub?.close();
+    await this.node?.stop();
+    await this.wal?.close().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the WAL failed'));
+    await this.sm?.close().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the backend failed'));
+    this.node = undefined;
+    this.reads = undefined;
+    this.leases = undefined;
+    this.hub = undefined;
+    this.wal = undefined;
+    this.sm = undefined;
+  }
+
+  /**
+   * A write to the WAL or the backend failed with a disk error (full disk, EIO). What reached the disk is a
+   * prefix of what this member meant to write, which is what a crash leaves too, and the WAL repairs a torn
+   * tail when reopened: so the member drops everything in memory and reopens its storage, as a restart
+   * would, until a write succeeds again. Meanwhile it serves nothing (clients go to other members), and once
+   * it can, it raises a NOSPACE alarm cluster-wide so that writes stop until an operator has freed space and
+   * disarmed it (`keel alarm disarm`).
+   */
+  private recoverStorage(err: Error): void {
+    if (this.recovering) return;
+    this.diskFailure = err;
+    this.log.error({ err: err.message, code: diskErrorCode(err) }, 'disk write failed; raising NOSPACE and reopening storage');
+    this.raiseNoSpace('disk write failed');
+    // Back off across failures in a row (a disk that is still full fails again at the first write).
+    const now = Date.now();
+    this.recoveryPauseMs = now - this.lastRecoveryAt < 10_000 ? Math.min(this.recoveryPauseMs * 2, 5000) : 500;
+    this.lastRecoveryAt = now;
+    this.recovering = (async () => {
+      let pauseMs = this.recoveryPauseMs;
+      while (!this.closed) {
+        await new Promise((r) => setTimeout(r, pauseMs));
+        if (this.closed) break;
+        try {
+          await this.stopEngine();
+          await this.startEngine();
+          this.syncPeers(this.requireSm().members());
+          const node = this.requireNode();
+          node.start();
+          this.log.info('storage reopened after a disk error');
+          // Writing again: a node that runs a while without failing has written (heartbeats carry commits).
+          setTimeout(() => {
+            if (this.node === node && !node.fatalError && !this.closed) {
+              this.diskFailure = undefined;
+              this.log.info('disk writes work again; the NOSPACE alarm stays until it is disarmed');
+            }
+          }, 2000);
+          break;
+        } catch (e) {
+          this.log.error({ err: (e as Error).message }, 'reopening storage failed; retrying');
+          pauseMs = Math.min(pauseMs * 2, 5000);
+        }
+      }
+      this.recovering = undefined;
+    })();
+  }
+  private recoveryPauseMs = 500;
+  private lastRecoveryAt = 0;
+
+  /**
+   * Raises this member's NOSPACE alarm, in the background: through the log when this member can write (quota
+   * exceeded), else by asking the other members' peer listeners until the leader takes it (this member's own
+   * Raft is down while its disk is full). Retried for a minute at most.
+   */
+  private raiseNoSpace(why: string): void {
+    if (this.raisingNoSpace || this.sm?.alarms().some((a) => a.memberId === this.memberId && a.alarm === 'NOSPACE')) return;
+    this.raisingNoSpace = true;
+    this.log.warn({ why }, 'raising a NOSPACE alarm');
+    const peers = (this.sm?.members() ?? this.lastMembers).filter((m) => m.id !== this.memberId).map((m) => m.peerUrls[0]);
+    const viaPeers = async (): Promise<boolean> => {
+      for (const url of peers) {
+        if (url === undefined) continue;
+        try {
+          await forwardChange(url, 'nospace', { memberId: this.memberId }, 3000);
+          return true;
+        } catch {
+          // Not the leader, or unreachable: the next one.
+        }
+      }
+      return false;
+    };
+    const attempt = async (left: number): Promise<void> => {
+      if (this.closed || left === 0) return;
+      let done = false;
+      if (this.diskFailure === undefined && this.node !== undefined && !this.node.fatalError) {
+        done = await this.propose({ op: 'alarm', action: 'ACTIVATE', memberId: this.memberId, alarm: 'NOSPACE' }).then(
+          () => true,
+          () => false,
+        );
+      } else {
+        done = await viaPeers();
+      }
+      if (done) {
+        this.raisingNoSpace = false;
+        this.log.warn('NOSPACE alarm raised');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      await attempt(left - 1);
+    };
+    void attempt(60).finally(() => {
+      this.raisingNoSpace = false;
+    });
+  }
+  private raisingNoSpace = false;
+  /** The registry as last seen, for when the store is closed (recovering from a disk error). */
+  private lastMembers: MemberInfo[] = [];
+
+  private refreshDbSize(): void {
+    const sm = this.sm;
+    if (!sm) return;
+    sm.dbSize().then(
+      (n) => {
+        this.dbSizeCache = n;
+      },
+      () => undefined,
+    );
+  }
+
+  /** The peer transport follows the registry: every member dialed at its peer URL, removed ones cut. */
+  private syncPeers(members: MemberInfo[]): void {
+    if (members.length > 0) this.lastMembers = members;
+    const t = this.transport;
+    const node = this.node;
+    if (!t) return;
+    const removed = new Set(node?.raft.confState().removed ?? []);
+    const known = new Set<NodeId>();
+    for (const m of [...members, ...this.discovered]) {
+      if (m.id === this.memberId || removed.has(m.id) || known.has(m.id) || m.peerUrls.length === 0) continue;
+      known.add(m.id);
+      t.setPeer(m.id, m.peerUrls[0]);
+    }
+    for (const id of t.stats().keys()) {
+      if (!removed.has(id) || this.cutting.has(id)) continue;
+      // Cut one election timeout later: a leader that removed itself hands leadership over when it applies
+      // its removal, about when we apply it too, and its TimeoutNow must still get through (the core ignores
+      // everything else from a removed member).
+      this.cutting.add(id);
+      setTimeout(() => {
+        this.cutting.delete(id);
+        if (this.node?.raft.confState().removed?.includes(id)) this.transport?.removePeer(id);
+      }, this.opts.electionTimeoutMs);
+    }
+    if (members.some((m) => m.id === this.memberId)) this.discovered = [];
+  }
+  private readonly cutting = new Set<NodeId>();
+
+  private onConfChange(cc: ConfChangeData, cs: ConfState): void {
+    this.syncPeers(this.sm?.members() ?? []);
+    for (const w of this.confWaiters) {
+      if (w.nodeId === cc.nodeId && w.type === cc.type) {
+        this.confWaiters.delete(w);
+        w.resolve();
+      }
+    }
+    if (cc.type === 'removeNode' && cc.nodeId === this.memberId && cs.removed?.includes(this.memberId)) {
+      this.onRemovedFromCluster();
+    }
+  }
+
+  /**
+   * This member was removed: it stops serving. A leader that removed itself has handed leadership over in
+   * the core when it applied the change; it stays up one election timeout more so that the hand-over
+   * (TimeoutNow) and the answer to the client that asked go out.
+   */
+  private onRemovedFromCluster(): void {
+    if (this.isRemovedSelf) return;
+    this.isRemovedSelf = true;
+    this.log.error('this member was removed from the cluster; it will stop');
+    // Writes waiting here would only be answered by their timeout (the others ignore a removed member's
+    // proposals): answered now, a client sends them again elsewhere (with their request id, safely).
+    for (const w of this.pendingWrites.values()) w.reject(Errors.stopped());
+    this.pendingWrites.clear();
+    const leader = this.node?.isLeader() ?? false;
+    setTimeout(() => this.markRemoved(), leader ? this.opts.electionTimeoutMs : 2 * this.opts.heartbeatIntervalMs);
+  }
+
+  /** Publishes this member's name and client URL in the registry once it runs (etcd's publish), retried
+   *  until the registry shows them. */
+  private publishAttributes(): void {
+    const sm = this.sm;
+    const node = this.node;
+    if (!sm || !node || this.closed || this.diskFailure) return;
+    const self = sm.members().find((m) => m.id === this.memberId);
+    if (self === undefined) return; // not applied our own addition yet
+    if (self.name === this.opts.name && self.clientUrls.length === 1 && self.clientUrls[0] === this.clientUrl) {
+      clearInterval(this.publishTimer);
+      this.publishTimer = undefined;
+      return;
+    }
+    if (!this.leaderReachable(node) || this.publishing) return;
+    this.publishing = true;
+    this.propose({ op: 'memberAttrs', memberId: this.memberId, name: this.opts.name, clientUrls: [this.clientUrl] })
+      .catch((err: Error) => this.log.debug({ err: err.message }, 'publishing member attributes failed; will retry'))
+      .finally(() => {
+        this.publishing = false;
+      });
+  }
+  private publishing = false;
 
   // ---- writes -------------------------------------------------------------------------------------------
 
@@ -456,6 +809,7 @@ class KeelMember implements KvService, Member {
 
   async put(req: PutRequest): Promise<PutResponse> {
     validatePut(req);
+    this.checkSpace();
     const { requestId, ...rest } = req;
     const r = expect(await this.propose({ op: 'put', req: rest }, requestId), 'put');
     return { header: this.header(r.revision), prevKv: r.prevKv };
@@ -476,6 +830,7 @@ class KeelMember implements KvService, Member {
       if (!req.serializable) await this.requireReads().wait();
       return this.withHeaders((await sm.readTxn(req)).txn);
     }
+    this.checkSpace();
     const { compare, success, failure } = req;
     const r = expect(await this.propose({ op: 'txn', req: { compare, success, failure } }, req.requestId), 'txn');
     return this.withHeaders(r.txn);
@@ -492,6 +847,7 @@ class KeelMember implements KvService, Member {
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     validateLeaseGrant(req);
+    this.checkSpace();
     const ttl = Math.min(MAX_LEASE_TTL, Math.max(req.ttl, minLeaseTtlSeconds(this.opts.electionTimeoutMs)));
     const id = req.id !== undefined && req.id !== 0 ? req.id : randomLeaseId();
     const r = expect(await this.propose({ op: 'leaseGrant', id, ttl }), 'leaseGrant');
@@ -549,6 +905,167 @@ class KeelMember implements KvService, Member {
     return this.hub.openStream(sink);
   }
 
+  // ---- membership ----------------------------------------------------------------------------------------
+
+  async memberList(req: MemberListRequest): Promise<MemberListResponse> {
+    const sm = this.requireSm();
+    if (req.linearizable) await this.requireReads().wait();
+    return { header: this.header(sm.revision()), members: sm.members() };
+  }
+
+  async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
+    validateMemberAdd(req);
+    return (await this.change('add', req)) as MemberAddResponse;
+  }
+
+  async memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse> {
+    validateMemberId(req);
+    return (await this.change('remove', req)) as MemberRemoveResponse;
+  }
+
+  async memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse> {
+    validateMemberId(req);
+    return (await this.change('promote', req)) as MemberPromoteResponse;
+  }
+
+  /**
+   * A membership change from a client: made here if this member leads, else forwarded to the leader's peer
+   * listener (membership.ts). Retried while there is no leader or leadership moves, within the request
+   * timeout; a refusal by the leader is the answer.
+   */
+  private async change(op: ChangeOp, req: object): Promise<unknown> {
+    const deadline = Date.now() + this.requestTimeoutMs;
+    for (;;) {
+      const node = this.requireNode();
+      const lead = node.raft.lead;
+      try {
+        if (lead === this.memberId) return await this.changeHere(op, req);
+        if (lead !== NONE) {
+          const url = this.requireSm().members().find((m) => m.id === lead)?.peerUrls[0];
+          if (url !== undefined) return await forwardChange(url, op, req, Math.max(1, deadline - Date.now()));
+        }
+      } catch (err) {
+        // Not the leader any more, or refused before anything was sent: ask the next one. Anything else
+        // (a refusal, or a timeout after which the change may still be made) is the answer.
+        if (!changeNotMade(err)) throw err;
+        if (Date.now() + this.opts.heartbeatIntervalMs >= deadline) throw err;
+      }
+      if (Date.now() + this.opts.heartbeatIntervalMs >= deadline) throw Errors.timeout();
+      await new Promise((r) => setTimeout(r, this.opts.heartbeatIntervalMs));
+    }
+  }
+
+  /** A membership change on this member, which must be the leader (peer route and change()). */
+  private async changeHere(op: ChangeOp, body: unknown): Promise<unknown> {
+    const node = this.requireNode();
+    const sm = this.requireSm();
+    if (!node.isLeader()) throw new KvError(GrpcCode.Unavailable, NOT_LEADER);
+    if (op === 'nospace') {
+      const memberId = (body as { memberId?: unknown } | null)?.memberId;
+      if (typeof memberId !== 'string' || !sm.members().some((m) => m.id === memberId)) throw Errors.memberNotFound();
+      await this.propose({ op: 'alarm', action: 'ACTIVATE', memberId, alarm: 'NOSPACE' });
+      return {};
+    }
+    const raft = node.raft;
+    const members = sm.members();
+    const cs = raft.confState();
+    const active = (id: NodeId): boolean =>
+      id === this.memberId || (this.transport?.isActive(id, this.opts.electionTimeoutMs) ?? false);
+    let type: ConfChangeType;
+    let nodeId: NodeId;
+    let context: Uint8Array | undefined;
+    let added: MemberInfo | undefined;
+    if (op === 'add') {
+      const req = body as MemberAddRequest;
+      validateMemberAdd(req);
+      const url = req.peerUrls[0];
+      if (members.some((m) => m.peerUrls.includes(url))) throw Errors.peerUrlExists();
+      const learner = req.isLearner === true;
+      if (!learner && !readyToAddVoter(cs.voters.length, cs.voters.filter(active).length)) {
+        throw Errors.notEnoughStarted();
+      }
+      nodeId = newMemberId(url, this.clusterId, (id) => members.some((m) => m.id === id) || (cs.removed ?? []).includes(id));
+      type = learner ? 'addLearner' : 'addVoter';
+      context = encodeMemberContext({ name: req.name ?? '', peerUrls: [url] });
+      added = { id: nodeId, name: req.name ?? '', peerUrls: [url], clientUrls: [], isLearner: learner };
+    } else {
+      const req = body as MemberRemoveRequest;
+      validateMemberId(req);
+      nodeId = req.id;
+      const m = members.find((x) => x.id === nodeId);
+      const isVoter = cs.voters.includes(nodeId);
+      const isLearner = cs.learners.includes(nodeId);
+      if (m === undefined && !isVoter && !isLearner) throw Errors.memberNotFound();
+      if (op === 'remove') {
+        type = 'removeNode';
+        if (isVoter) {
+          const after = cs.voters.filter((id) => id !== nodeId);
+          if (!readyToRemoveVoter(cs.voters.length, after.filter(active).length)) throw Errors.notEnoughStarted();
+        }
+      } else {
+        type = 'promoteLearner';
+        if (!isLearner) throw Errors.memberNotLearner();
+        if (!raft.isLearnerReady(nodeId)) {
+          this.metrics.onLearnerPromoteFailed('not ready');
+          throw Errors.learnerNotReady();
+        }
+      }
+    }
+    const applied = new Promise<void>((resolve, reject) => {
+      const w: ConfWaiter = { type, nodeId, resolve };
+      this.confWaiters.add(w);
+      setTimeout(() => {
+        if (this.confWaiters.delete(w)) reject(Errors.timeout());
+      }, this.requestTimeoutMs);
+    });
+    if (!node.proposeConfChange({ type, nodeId, context })) {
+      for (const w of this.confWaiters) if (w.nodeId === nodeId && w.type === type) this.confWaiters.delete(w);
+      applied.catch(() => undefined);
+      throw Errors.reconfigRefused(raft.lastRejection ?? 'the membership change was refused');
+    }
+    this.log.info({ change: type, member: nodeId }, 'membership change proposed');
+    await applied;
+    if (type === 'promoteLearner') this.metrics.onLearnerPromoted();
+    const now = this.requireSm();
+    const header = this.header(now.revision());
+    const list = now.members();
+    if (op === 'add') return { header, member: list.find((m) => m.id === nodeId) ?? added, members: list };
+    return { header, members: list };
+  }
+
+  // ---- alarms ---------------------------------------------------------------------------------------------
+
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+    validateAlarm(req);
+    const sm = this.requireSm();
+    const type = req.alarm ?? 'NONE';
+    if (req.action === 'GET') {
+      await this.requireReads().wait();
+      const alarms = sm.alarms().filter((a) => type === 'NONE' || a.alarm === type);
+      return { header: this.header(sm.revision()), alarms };
+    }
+    const r = expect(
+      await this.propose({ op: 'alarm', action: req.action, memberId: req.memberId ?? '', alarm: type }),
+      'alarm',
+    );
+    if (req.action === 'DEACTIVATE' && r.alarms.some((a) => a.memberId === this.memberId)) this.diskFailure = undefined;
+    return { header: this.header(r.revision), alarms: r.alarms };
+  }
+
+  /**
+   * Writes that add data are refused while a NOSPACE alarm is raised anywhere in the cluster (etcd's capped
+   * applier), and a write that finds the backend above its quota raises the alarm (etcd's quota check).
+   * Deletes, compaction and lease revocation stay allowed: they are how space is freed.
+   */
+  private checkSpace(): void {
+    const sm = this.requireSm();
+    if (sm.alarms().some((a) => a.alarm === 'NOSPACE')) throw Errors.noSpace();
+    if (this.dbSizeCache > this.opts.quotaBackendBytes) {
+      this.raiseNoSpace(`backend ${this.dbSizeCache} bytes is above the quota of ${this.opts.quotaBackendBytes} bytes`);
+      throw Errors.noSpace();
+    }
+  }
+
   // ---- status -------------------------------------------------------------------------------------------
 
   private header(revision: number): ResponseHeader {
@@ -586,6 +1103,8 @@ class KeelMember implements KvService, Member {
     const raft = node.raft;
     const errors: string[] = [];
     if (node.fatalError) errors.push(node.fatalError.message);
+    if (this.diskFailure) errors.push(`disk write failed: ${this.diskFailure.message}`);
+    for (const a of sm.alarms()) errors.push(`memberID:${a.memberId} alarm:${a.alarm} `);
     return {
       header: this.header(sm.revision()),
       version: VERSION,
@@ -596,7 +1115,7 @@ class KeelMember implements KvService, Member {
       raftAppliedIndex: node.applied,
       snapshotIndex: node.snapshotIdx,
       firstIndex: raft.log.firstIndex(),
-      isLearner: false,
+      isLearner: raft.isLearner(this.memberId),
       errors,
       name: this.opts.name,
     };
@@ -604,8 +1123,13 @@ class KeelMember implements KvService, Member {
 
   async health(): Promise<HealthResponse> {
     const node = this.node;
+    if (this.isRemovedSelf) return { health: false, reason: 'member was removed from the cluster' };
+    if (this.diskFailure) return { health: false, reason: 'ALARM NOSPACE' };
     if (!node || this.closed) return { health: false, reason: 'member is stopping' };
     if (node.fatalError) return { health: false, reason: node.fatalError.message };
+    // etcd's /health: unhealthy with any alarm raised (3.5 names it in the reason).
+    const alarms = this.sm?.alarms() ?? [];
+    if (alarms.length > 0) return { health: false, reason: `ALARM ${alarms.map((a) => a.alarm).join(',')}` };
     if (node.raft.lead === NONE) return { health: false, reason: 'RAFT NO LEADER' };
     return { health: true, reason: '' };
   }
@@ -616,6 +1140,10 @@ class KeelMember implements KvService, Member {
 
   private requireNode(): RaftNode {
     if (this.closed) throw Errors.stopped();
+    if (this.isRemovedSelf) throw Errors.memberRemoved();
+    if (this.diskFailure && !this.node) {
+      throw new KvError(GrpcCode.Unavailable, `etcdserver: member is recovering from a disk error: ${this.diskFailure.message}`);
+    }
     if (!this.node) throw Errors.starting();
     if (this.node.fatalError) throw Errors.failed(this.node.fatalError);
     return this.node;
@@ -654,8 +1182,11 @@ class KeelMember implements KvService, Member {
    */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.handOverLeadership();
+    if (!this.isRemovedSelf) await this.handOverLeadership();
     this.closed = true;
+    clearInterval(this.publishTimer);
+    clearInterval(this.dbSizeTimer);
+    await this.recovering;
     this.reads?.close();
     this.leases?.close();
     this.hub?.close();
@@ -667,8 +1198,7 @@ class KeelMember implements KvService, Member {
     await Promise.all([closeServer(this.clientServer), closeServer(this.peerServer)]);
     for (const w of this.pendingWrites.values()) w.reject(Errors.stopped());
     this.pendingWrites.clear();
-    await this.wal?.close();
-    await this.sm?.close();
+    await this.stopEngine();
     this.log.info('member stopped');
   }
 }
@@ -679,9 +1209,14 @@ function expect<K extends CommandResult['op']>(r: CommandResult, op: K): Extract
   return r as Extract<CommandResult, { op: K }>;
 }
 
-async function openStore(dir: string, log: Logger, onCommit: (seconds: number) => void): Promise<MvccStore> {
+async function openStore(
+  dir: string,
+  log: Logger,
+  onCommit: (seconds: number) => void,
+  injectWriteError?: () => Error | undefined,
+): Promise<MvccStore> {
   try {
-    return await MvccStore.open(dir, log, { onCommit });
+    return await MvccStore.open(dir, log, { onCommit, injectWriteError });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
     if (cause && /lock/i.test(cause.message)) {

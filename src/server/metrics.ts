@@ -43,6 +43,8 @@ export interface MemberMetricSources {
   /** The store's current and compacted revisions. */
   revision?: () => number | undefined;
   compactRevision?: () => number | undefined;
+  /** The backend quota (--quota-backend-bytes). */
+  quotaBackendBytes?: () => number | undefined;
   /** Bytes the store's database takes on disk. */
   dbSize?: () => number | undefined | Promise<number | undefined>;
   /** The peer transport's per-peer totals (PeerTransport.stats). */
@@ -115,6 +117,11 @@ export class MemberMetrics {
       'etcd_server_is_learner',
       'Whether or not this member is a learner. 1 if is, 0 otherwise.',
       flag(src.isLearner),
+    );
+    gauge(
+      'etcd_server_quota_backend_bytes',
+      'Current backend storage quota size in bytes.',
+      numeric(src.quotaBackendBytes),
     );
     this.leaderChanges = new Counter({
       name: 'etcd_server_leader_changes_seen_total',

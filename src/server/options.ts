@@ -30,6 +30,19 @@ export interface MemberOptions {
   leaseCheckpointIntervalMs: number;
   /** Milliseconds between two progress notifications to watches that asked for them (etcd: 10 min). */
   watchProgressNotifyIntervalMs: number;
+  /** 'new': a founding member of a new cluster; 'existing': a member added at runtime (`keel member add`),
+   *  which learns the cluster from its peers. Only read when the data dir is empty. */
+  initialClusterState: 'new' | 'existing';
+  /** Backend size above which a NOSPACE alarm is raised and writes are refused (etcd's
+   *  --quota-backend-bytes; default 2 GiB). */
+  quotaBackendBytes: number;
+  /** Tests only, never set from flags: simulated write errors of the WAL and the backend. */
+  faults?: DiskFaults;
+}
+
+export interface DiskFaults {
+  wal?: () => Error | undefined;
+  backend?: () => Error | undefined;
 }
 
 export const DEFAULT_MEMBER_OPTIONS = {
@@ -41,6 +54,8 @@ export const DEFAULT_MEMBER_OPTIONS = {
   logLevel: 'info',
   leaseCheckpointIntervalMs: 300_000,
   watchProgressNotifyIntervalMs: 600_000,
+  initialClusterState: 'new',
+  quotaBackendBytes: 2 * 1024 * 1024 * 1024,
 } as const;
 
 /** Parses `n1=http://127.0.0.1:2380,n2=...`; throws an Error that names what is wrong. */

@@ -116,6 +116,8 @@ t.test('keel node builds MemberOptions with etcd defaults', async (t) => {
     logLevel: 'info',
     leaseCheckpointIntervalMs: 300000,
     watchProgressNotifyIntervalMs: 600000,
+    initialClusterState: 'new',
+    quotaBackendBytes: 2 * 1024 ** 3,
   });
   const full = buildMemberOptions(
     flags({
@@ -174,6 +176,9 @@ t.test('keel node rejects bad flags with a message naming the flag', async (t) =
     ],
     [{ electionTimeout: 60000 }, /must not exceed 50000 ms/],
     [{ logLevel: 'loud' }, /--log-level "loud" is not one of/],
+    [{ initialClusterState: 'old' }, /--initial-cluster-state must be "new" or "existing" \(got "old"\)/],
+    [{ initialClusterState: 'existing' }, /must list the running members too/],
+    [{ quotaBackendBytes: 0 }, /--quota-backend-bytes must be a positive integer \(got 0\)/],
   ];
   for (const [over, msg] of bad) {
     t.throws(() => buildMemberOptions(flags(over)), UsageError, JSON.stringify(over));

@@ -70,6 +70,7 @@ const EXPECTED: [string, MetricType, string][] = [
   ['etcd_server_has_leader', 'gauge', ''],
   ['etcd_server_is_leader', 'gauge', ''],
   ['etcd_server_is_learner', 'gauge', ''],
+  ['etcd_server_quota_backend_bytes', 'gauge', ''],
   ['etcd_server_leader_changes_seen_total', 'counter', ''],
   ['etcd_server_proposals_committed_total', 'gauge', ''],
   ['etcd_server_proposals_applied_total', 'gauge', ''],
@@ -197,6 +198,7 @@ t.test('gauges follow their sources at each scrape; a failing source leaves its 
     pendingProposals: () => state.pending,
     revision: () => state.rev,
     compactRevision: () => state.compact,
+    quotaBackendBytes: () => 2 ** 31,
     dbSize: async () => {
       await new Promise((resolve) => setImmediate(resolve));
       if (failing) throw new Error('store closed');
@@ -219,6 +221,7 @@ t.test('gauges follow their sources at each scrape; a failing source leaves its 
     ['etcd_debugging_mvcc_current_revision', 40],
     ['etcd_debugging_mvcc_compact_revision', 20],
     ['etcd_mvcc_db_total_size_in_bytes', 4096],
+    ['etcd_server_quota_backend_bytes', 2 ** 31],
   ];
   for (const [name, value] of expect) t.equal(sampleValue(f, name), value, name);
   failing = true;

@@ -68,6 +68,9 @@ export interface WalOptions {
   /** Told the duration of every fdatasync of a segment file, in seconds (the member's
    *  etcd_disk_wal_fsync_duration_seconds). Must not throw. */
   onFsync?: (seconds: number) => void;
+  /** Tests only: called before each write to a segment; an error it returns is thrown as the write's own
+   *  (to simulate a full disk or EIO). */
+  injectWriteError?: () => Error | undefined;
 }
 
 export interface WalContents {
@@ -149,6 +152,7 @@ export class Wal {
     private readonly segmentSize: number,
     private readonly log: pino.Logger,
     private readonly onFsync: ((seconds: number) => void) | undefined,
+    private readonly injectWriteError: (() => Error | undefined) | undefined,
   ) {}
 
   private static fromOptions(dir: string, opts: WalOptions | undefined): Wal {
@@ -156,7 +160,7 @@ export class Wal {
     if (!Number.isSafeInteger(segmentSize) || segmentSize < 1024) {
       throw new Error(`wal: segmentSize must be an integer of at least 1024 bytes, got ${segmentSize}`);
     }
-    return new Wal(dir, segmentSize, opts?.logger ?? defaultLogger(), opts?.onFsync);
+    return new Wal(dir, segmentSize, opts?.logger ?? defaultLogger(), opts?.onFsync, opts?.injectWriteError);
   }
 
   /** Whether `dir` holds at least one segment (a member restarting rather than starting fresh). */
@@ -430,6 +434,8 @@ export class Wal {
       if (this.writeOffset + size > this.capacity) await this.cut(size);
       const buf = Buffer.allocUnsafe(size);
       const crc = frameRecords(records, this.crc, buf, 0);
+      const injected = this.injectWriteError?.();
+      if (injected !== undefined) throw injected;
       await writeFully(this.current(), buf, this.writeOffset);
       this.writeOffset += size;
       this.crc = crc;
