@@ -366,6 +366,42 @@ export interface AlarmResponse {
   alarms: AlarmMember[];
 }
 
+// ---- maintenance (etcd's Maintenance service, beyond status and alarms) ---------------------------------
+
+export interface HashKVRequest {
+  /** 0: the current revision. */
+  revision: number;
+}
+export interface HashKVResponse {
+  header: ResponseHeader;
+  /** CRC-32C over every key-value version in (compactRevision, hashRevision], in key-then-revision order,
+   *  tombstones included: equal on every member that has applied the same revisions (a consistency check). */
+  hash: number;
+  compactRevision: number;
+  /** The revision the hash covers up to. */
+  hashRevision: number;
+}
+export interface HashResponse {
+  header: ResponseHeader;
+  /** CRC-32C over the whole replicated key-value state (every table of the store but its meta records). */
+  hash: number;
+}
+export interface DefragmentResponse {
+  header: ResponseHeader;
+}
+export interface MoveLeaderRequest {
+  /** 16 hex digits. */
+  targetId: string;
+}
+export interface MoveLeaderResponse {
+  header: ResponseHeader;
+}
+/** A consistent backup of the member's store, in `keel snapshot save`'s file format (src/server/backup-file.ts). */
+export interface SnapshotResponse {
+  header: ResponseHeader;
+  data: Uint8Array;
+}
+
 /** What the client-facing servers (HTTP gateway, native stream, later gRPC) call. Implemented by the member
  *  (src/server/member.ts). Every method throws KvError for a request the client got wrong or that failed. */
 export interface KvService {
@@ -389,6 +425,13 @@ export interface KvService {
   memberRemove(req: MemberRemoveRequest): Promise<MemberRemoveResponse>;
   memberPromote(req: MemberPromoteRequest): Promise<MemberPromoteResponse>;
   alarm(req: AlarmRequest): Promise<AlarmResponse>;
+  hashKV(req: HashKVRequest): Promise<HashKVResponse>;
+  hash(): Promise<HashResponse>;
+  /** LevelDB compacts its files by itself; this asks it to compact the whole key range now. */
+  defragment(): Promise<DefragmentResponse>;
+  /** Hands leadership to the target (forwarded to the leader by a follower), answered once it leads. */
+  moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse>;
+  snapshot(): Promise<SnapshotResponse>;
 }
 
 /** gRPC status codes, which etcd's errors carry and its gateway maps to HTTP statuses. */

@@ -162,6 +162,12 @@ export interface StateMachine {
   seedMembers(members: MemberInfo[]): Promise<void>;
   /** Replaces the registry and clears every alarm (`keel snapshot restore`: a new cluster, new member ids). */
   resetCluster(members: MemberInfo[]): Promise<void>;
+  /** etcd's HashKV (see MvccStore.hashKV); revision 0: the current one. Throws compacted / future revision. */
+  hashKV(revision: number): Promise<{ hash: number; revision: number; compactRevision: number }>;
+  /** etcd's Hash: over the whole key-value state. */
+  hash(): Promise<number>;
+  /** etcd's Defragment. */
+  defragment(): Promise<void>;
   /** Bytes on disk. */
   dbSize(): Promise<number>;
   close(): Promise<void>;

@@ -56,21 +56,34 @@ export function maintenanceSnapshotRoute(source: SnapshotSource, opts: SnapshotR
     handle: async (req, res) => {
       Fields.request(parseJson(await readBody(req)), '', []);
       const data = await source.snapshot();
-      const state = dumpState(data);
-      const h = source.header(state.revision);
-      const header: BackupHeader = {
-        appliedIndex: state.applied,
-        revision: state.revision,
-        compactRevision: state.compactRevision,
-        dataBytes: data.length,
-        clusterId: h.clusterId,
-        memberId: h.memberId,
-        raftTerm: h.raftTerm,
-        createdAt: new Date().toISOString(),
-      };
-      await sendBackup(res, header, data, chunkBytes, log);
+      await sendBackup(res, backupHeaderOf(source, data), data, chunkBytes, log);
     },
   };
+}
+
+/** The backup file's header for a dump of this member's store. */
+function backupHeaderOf(source: SnapshotSource, data: Uint8Array): BackupHeader {
+  const state = dumpState(data);
+  const h = source.header(state.revision);
+  return {
+    appliedIndex: state.applied,
+    revision: state.revision,
+    compactRevision: state.compactRevision,
+    dataBytes: data.length,
+    clusterId: h.clusterId,
+    memberId: h.memberId,
+    raftTerm: h.raftTerm,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** A whole backup file in memory (the gRPC Snapshot stream sends it in chunks), and the header at its revision. */
+export async function backupFile(source: SnapshotSource): Promise<{ header: ResponseHeader; bytes: Buffer }> {
+  const data = await source.snapshot();
+  const header = backupHeaderOf(source, data);
+  const prefix = encodeBackupPrefix(header);
+  const digest = createHash('sha256').update(prefix).update(data).digest();
+  return { header: source.header(header.revision), bytes: Buffer.concat([prefix, data, digest]) };
 }
 
 /** Writes the backup, chunk by chunk, honouring backpressure; returns early if the client goes away. */

@@ -15,6 +15,13 @@ import {
   type AlarmRequest,
   type AlarmResponse,
   type ClientRequestId,
+  type DefragmentResponse,
+  type HashKVRequest,
+  type HashKVResponse,
+  type HashResponse,
+  type MoveLeaderRequest,
+  type MoveLeaderResponse,
+  type SnapshotResponse,
   type CompactionRequest,
   type CompactionResponse,
   type DeleteRangeRequest,
@@ -51,7 +58,6 @@ import {
   type WatchSink,
   type WatchStream,
 } from '../kv/api';
-import { encodeMemberContext } from '../kv/mvcc/cluster-records';
 import { MvccStore } from '../kv/mvcc/mvcc-store';
 import { encodeProposal } from '../kv/proposal';
 import type { Command, CommandResult, StateMachine } from '../kv/state-machine';
@@ -81,8 +87,9 @@ import { Wal } from '../raft/wal/wal';
 import { createClientServer } from './http-gateway';
 import { bestSuccessor, moveLeaderRoute, transferLeadership } from './leader-transfer';
 import { LeaseKeeper } from './lease-keeper';
-import { maintenanceSnapshotRoute } from './maintenance-snapshot';
+import { backupFile, maintenanceSnapshotRoute } from './maintenance-snapshot';
 import { MemberMetrics } from './metrics';
+import { NoSpaceAlarm } from './nospace-alarm';
 import { checkIdentity, identityOf, readIdentity, writeIdentity, type MemberIdentity } from './member-dir';
 import {
   NOT_LEADER,
@@ -90,10 +97,8 @@ import {
   discoverJoin,
   fetchClusterInfo,
   forwardChange,
-  newMemberId,
   peerRequestHandler,
-  readyToAddVoter,
-  readyToRemoveVoter,
+  planChange,
   type ChangeOp,
   type ClusterInfo,
 } from './membership';
@@ -204,8 +209,7 @@ class KeelMember implements KvService, Member {
   /** Members the cluster named when this member joined, before its registry knows them (transport only). */
   private discovered: MemberInfo[] = [];
   private publishTimer?: NodeJS.Timeout;
-  private dbSizeTimer?: NodeJS.Timeout;
-  private dbSizeCache = 0;
+  private readonly noSpace: NoSpaceAlarm;
   /** A write to the WAL or the backend failed with a disk error: the member resets its storage until it
    *  can write again (recoverStorage); meanwhile it serves nothing. */
   private diskFailure?: Error;
@@ -234,6 +238,18 @@ class KeelMember implements KvService, Member {
     this.identity = identityOf(opts.name, opts.initialCluster, opts.initialClusterToken);
     // etcd: 5 s plus two election timeouts, so a request survives one leader change.
     this.requestTimeoutMs = 5000 + 2 * opts.electionTimeoutMs;
+    this.noSpace = new NoSpaceAlarm({
+      memberId: () => this.memberId,
+      log: this.log,
+      quotaBackendBytes: opts.quotaBackendBytes,
+      alarms: () => this.sm?.alarms(),
+      canPropose: () => this.diskFailure === undefined && this.node !== undefined && !this.node.fatalError,
+      proposeAlarm: () => this.propose({ op: 'alarm', action: 'ACTIVATE', memberId: this.memberId, alarm: 'NOSPACE' }),
+      peerUrls: () =>
+        (this.sm?.members() ?? this.lastMembers).filter((m) => m.id !== this.memberId).flatMap((m) => m.peerUrls.slice(0, 1)),
+      dbSize: () => this.sm?.dbSize(),
+      closed: () => this.closed,
+    });
   }
 
   get memberId(): NodeId {
@@ -400,8 +416,7 @@ class KeelMember implements KvService, Member {
     this.syncPeers(sm.members());
     this.requireNode().start();
     this.publishTimer = setInterval(() => this.publishAttributes(), Math.max(200, 2 * opts.heartbeatIntervalMs));
-    this.dbSizeTimer = setInterval(() => this.refreshDbSize(), 1000);
-    this.refreshDbSize();
+    this.noSpace.start();
   }
 
   /**
@@ -557,7 +572,7 @@ class KeelMember implements KvService, Member {
     if (this.recovering) return;
     this.diskFailure = err;
     this.log.error({ err: err.message, code: diskErrorCode(err) }, 'disk write failed; raising NOSPACE and reopening storage');
-    this.raiseNoSpace('disk write failed');
+    this.noSpace.raise('disk write failed');
     // Back off across failures in a row (a disk that is still full fails again at the first write).
     const now = Date.now();
     this.recoveryPauseMs = now - this.lastRecoveryAt < 10_000 ? Math.min(this.recoveryPauseMs * 2, 5000) : 500;
@@ -593,65 +608,8 @@ class KeelMember implements KvService, Member {
   private recoveryPauseMs = 500;
   private lastRecoveryAt = 0;
 
-  /**
-   * Raises this member's NOSPACE alarm, in the background: through the log when this member can write (quota
-   * exceeded), else by asking the other members' peer listeners until the leader takes it (this member's own
-   * Raft is down while its disk is full). Retried for a minute at most.
-   */
-  private raiseNoSpace(why: string): void {
-    if (this.raisingNoSpace || this.sm?.alarms().some((a) => a.memberId === this.memberId && a.alarm === 'NOSPACE')) return;
-    this.raisingNoSpace = true;
-    this.log.warn({ why }, 'raising a NOSPACE alarm');
-    const peers = (this.sm?.members() ?? this.lastMembers).filter((m) => m.id !== this.memberId).map((m) => m.peerUrls[0]);
-    const viaPeers = async (): Promise<boolean> => {
-      for (const url of peers) {
-        if (url === undefined) continue;
-        try {
-          await forwardChange(url, 'nospace', { memberId: this.memberId }, 3000);
-          return true;
-        } catch {
-          // Not the leader, or unreachable: the next one.
-        }
-      }
-      return false;
-    };
-    const attempt = async (left: number): Promise<void> => {
-      if (this.closed || left === 0) return;
-      let done = false;
-      if (this.diskFailure === undefined && this.node !== undefined && !this.node.fatalError) {
-        done = await this.propose({ op: 'alarm', action: 'ACTIVATE', memberId: this.memberId, alarm: 'NOSPACE' }).then(
-          () => true,
-          () => false,
-        );
-      } else {
-        done = await viaPeers();
-      }
-      if (done) {
-        this.raisingNoSpace = false;
-        this.log.warn('NOSPACE alarm raised');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-      await attempt(left - 1);
-    };
-    void attempt(60).finally(() => {
-      this.raisingNoSpace = false;
-    });
-  }
-  private raisingNoSpace = false;
   /** The registry as last seen, for when the store is closed (recovering from a disk error). */
   private lastMembers: MemberInfo[] = [];
-
-  private refreshDbSize(): void {
-    const sm = this.sm;
-    if (!sm) return;
-    sm.dbSize().then(
-      (n) => {
-        this.dbSizeCache = n;
-      },
-      () => undefined,
-    );
-  }
 
   /** The peer transport follows the registry: every member dialed at its peer URL, removed ones cut. */
   private syncPeers(members: MemberInfo[]): void {
@@ -809,7 +767,7 @@ class KeelMember implements KvService, Member {
 
   async put(req: PutRequest): Promise<PutResponse> {
     validatePut(req);
-    this.checkSpace();
+    this.noSpace.checkWrite();
     const { requestId, ...rest } = req;
     const r = expect(await this.propose({ op: 'put', req: rest }, requestId), 'put');
     return { header: this.header(r.revision), prevKv: r.prevKv };
@@ -830,7 +788,7 @@ class KeelMember implements KvService, Member {
       if (!req.serializable) await this.requireReads().wait();
       return this.withHeaders((await sm.readTxn(req)).txn);
     }
-    this.checkSpace();
+    this.noSpace.checkWrite();
     const { compare, success, failure } = req;
     const r = expect(await this.propose({ op: 'txn', req: { compare, success, failure } }, req.requestId), 'txn');
     return this.withHeaders(r.txn);
@@ -847,7 +805,7 @@ class KeelMember implements KvService, Member {
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     validateLeaseGrant(req);
-    this.checkSpace();
+    this.noSpace.checkWrite();
     const ttl = Math.min(MAX_LEASE_TTL, Math.max(req.ttl, minLeaseTtlSeconds(this.opts.electionTimeoutMs)));
     const id = req.id !== undefined && req.id !== 0 ? req.id : randomLeaseId();
     const r = expect(await this.propose({ op: 'leaseGrant', id, ttl }), 'leaseGrant');
@@ -967,50 +925,18 @@ class KeelMember implements KvService, Member {
       return {};
     }
     const raft = node.raft;
-    const members = sm.members();
-    const cs = raft.confState();
-    const active = (id: NodeId): boolean =>
-      id === this.memberId || (this.transport?.isActive(id, this.opts.electionTimeoutMs) ?? false);
-    let type: ConfChangeType;
-    let nodeId: NodeId;
-    let context: Uint8Array | undefined;
-    let added: MemberInfo | undefined;
-    if (op === 'add') {
-      const req = body as MemberAddRequest;
-      validateMemberAdd(req);
-      const url = req.peerUrls[0];
-      if (members.some((m) => m.peerUrls.includes(url))) throw Errors.peerUrlExists();
-      const learner = req.isLearner === true;
-      if (!learner && !readyToAddVoter(cs.voters.length, cs.voters.filter(active).length)) {
-        throw Errors.notEnoughStarted();
-      }
-      nodeId = newMemberId(url, this.clusterId, (id) => members.some((m) => m.id === id) || (cs.removed ?? []).includes(id));
-      type = learner ? 'addLearner' : 'addVoter';
-      context = encodeMemberContext({ name: req.name ?? '', peerUrls: [url] });
-      added = { id: nodeId, name: req.name ?? '', peerUrls: [url], clientUrls: [], isLearner: learner };
-    } else {
-      const req = body as MemberRemoveRequest;
-      validateMemberId(req);
-      nodeId = req.id;
-      const m = members.find((x) => x.id === nodeId);
-      const isVoter = cs.voters.includes(nodeId);
-      const isLearner = cs.learners.includes(nodeId);
-      if (m === undefined && !isVoter && !isLearner) throw Errors.memberNotFound();
-      if (op === 'remove') {
-        type = 'removeNode';
-        if (isVoter) {
-          const after = cs.voters.filter((id) => id !== nodeId);
-          if (!readyToRemoveVoter(cs.voters.length, after.filter(active).length)) throw Errors.notEnoughStarted();
-        }
-      } else {
-        type = 'promoteLearner';
-        if (!isLearner) throw Errors.memberNotLearner();
-        if (!raft.isLearnerReady(nodeId)) {
-          this.metrics.onLearnerPromoteFailed('not ready');
-          throw Errors.learnerNotReady();
-        }
-      }
+    const planned = planChange(op, body, {
+      members: sm.members(),
+      confState: raft.confState(),
+      clusterId: this.clusterId,
+      isActive: (id) => id === this.memberId || (this.transport?.isActive(id, this.opts.electionTimeoutMs) ?? false),
+      isLearnerReady: (id) => raft.isLearnerReady(id),
+    });
+    if ('refused' in planned) {
+      if (planned.refused === Errors.learnerNotReady().message) this.metrics.onLearnerPromoteFailed('not ready');
+      throw planned.error;
     }
+    const { type, nodeId, context, added } = planned;
     const applied = new Promise<void>((resolve, reject) => {
       const w: ConfWaiter = { type, nodeId, resolve };
       this.confWaiters.add(w);
@@ -1029,7 +955,7 @@ class KeelMember implements KvService, Member {
     const now = this.requireSm();
     const header = this.header(now.revision());
     const list = now.members();
-    if (op === 'add') return { header, member: list.find((m) => m.id === nodeId) ?? added, members: list };
+    if (added !== undefined) return { header, member: list.find((m) => m.id === nodeId) ?? added, members: list };
     return { header, members: list };
   }
 
@@ -1052,18 +978,41 @@ class KeelMember implements KvService, Member {
     return { header: this.header(r.revision), alarms: r.alarms };
   }
 
-  /**
-   * Writes that add data are refused while a NOSPACE alarm is raised anywhere in the cluster (etcd's capped
-   * applier), and a write that finds the backend above its quota raises the alarm (etcd's quota check).
-   * Deletes, compaction and lease revocation stay allowed: they are how space is freed.
-   */
-  private checkSpace(): void {
+  // ---- maintenance ---------------------------------------------------------------------------------------
+
+  async hashKV(req: HashKVRequest): Promise<HashKVResponse> {
+    if (!Number.isSafeInteger(req.revision) || req.revision < 0) throw Errors.invalid('invalid revision');
+    const r = await this.requireSm().hashKV(req.revision);
+    return { header: this.header(this.requireSm().revision()), hash: r.hash, compactRevision: r.compactRevision, hashRevision: r.revision };
+  }
+
+  async hash(): Promise<HashResponse> {
     const sm = this.requireSm();
-    if (sm.alarms().some((a) => a.alarm === 'NOSPACE')) throw Errors.noSpace();
-    if (this.dbSizeCache > this.opts.quotaBackendBytes) {
-      this.raiseNoSpace(`backend ${this.dbSizeCache} bytes is above the quota of ${this.opts.quotaBackendBytes} bytes`);
-      throw Errors.noSpace();
+    return { header: this.header(sm.revision()), hash: await sm.hash() };
+  }
+
+  async defragment(): Promise<DefragmentResponse> {
+    const sm = this.requireSm();
+    await sm.defragment();
+    return { header: this.header(sm.revision()) };
+  }
+
+  /** etcd's MoveLeader: answered by the leader only ("etcdserver: not leader" elsewhere; etcdctl finds it). */
+  async moveLeader(req: MoveLeaderRequest): Promise<MoveLeaderResponse> {
+    if (typeof req.targetId !== 'string' || !/^[0-9a-f]{16}$/.test(req.targetId)) {
+      throw Errors.invalid('invalid targetID (a member id)');
     }
+    // The core gives up after one election timeout; the news of a new leader may take a little longer.
+    await transferLeadership(this.requireNode(), req.targetId, 2 * this.opts.electionTimeoutMs);
+    return { header: this.header(this.sm?.revision() ?? 0) };
+  }
+
+  async snapshot(): Promise<SnapshotResponse> {
+    const { header, bytes } = await backupFile({
+      snapshot: () => this.requireSm().snapshot(),
+      header: (revision) => this.header(revision),
+    });
+    return { header, data: bytes };
   }
 
   // ---- status -------------------------------------------------------------------------------------------
@@ -1141,7 +1090,7 @@ class KeelMember implements KvService, Member {
   private requireNode(): RaftNode {
     if (this.closed) throw Errors.stopped();
     if (this.isRemovedSelf) throw Errors.memberRemoved();
-    if (this.diskFailure && !this.node) {
+    if (this.diskFailure && (!this.node || this.node.fatalError)) {
       throw new KvError(GrpcCode.Unavailable, `etcdserver: member is recovering from a disk error: ${this.diskFailure.message}`);
     }
     if (!this.node) throw Errors.starting();
@@ -1185,7 +1134,7 @@ class KeelMember implements KvService, Member {
     if (!this.isRemovedSelf) await this.handOverLeadership();
     this.closed = true;
     clearInterval(this.publishTimer);
-    clearInterval(this.dbSizeTimer);
+    this.noSpace.stop();
     await this.recovering;
     this.reads?.close();
     this.leases?.close();

@@ -15,8 +15,18 @@
 
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { GrpcCode, KvError, type MemberInfo } from '../kv/api';
-import type { NodeId } from '../raft/core/types';
+import {
+  Errors,
+  GrpcCode,
+  KvError,
+  type MemberAddRequest,
+  type MemberInfo,
+  type MemberRemoveRequest,
+} from '../kv/api';
+import { encodeMemberContext } from '../kv/mvcc/cluster-records';
+import { validateMemberAdd, validateMemberId } from '../kv/validate';
+import type { ConfChangeType } from '../raft/core/confchange';
+import type { ConfState, NodeId } from '../raft/core/types';
 import type { MemberIdentity } from './member-dir';
 import type { MemberOptions } from './options';
 
@@ -238,4 +248,75 @@ export function readyToAddVoter(voters: number, active: number): boolean {
 /** etcd's isReadyToRemoveVotingMember: the voters left, active ones, must still make a quorum. */
 export function readyToRemoveVoter(voters: number, activeAfter: number): boolean {
   return activeAfter >= quorum(voters - 1);
+}
+
+/** What the leader knows when it checks a change. */
+export interface ChangeContext {
+  members: MemberInfo[];
+  confState: ConfState;
+  clusterId: string;
+  /** Up: this member, or a peer heard from within an election timeout. */
+  isActive: (id: NodeId) => boolean;
+  /** The core's isLearnerReady (match >= 90% of the leader's). */
+  isLearnerReady: (id: NodeId) => boolean;
+}
+
+/** A change to propose; `added` for an addition (the new member as the registry will show it). */
+export interface PlannedChange {
+  type: ConfChangeType;
+  nodeId: NodeId;
+  context?: Uint8Array;
+  added?: MemberInfo;
+}
+
+/**
+ * The leader's checks of an add / remove / promote request, with etcd's errors, and the change to propose.
+ * Raft checks the configuration again when the change is proposed (one change at a time, own-term commit).
+ */
+export function planChange(
+  op: 'add' | 'remove' | 'promote',
+  body: unknown,
+  ctx: ChangeContext,
+): PlannedChange | { refused: string; error: KvError } {
+  const refuse = (error: KvError): { refused: string; error: KvError } => ({ refused: error.message, error });
+  const { members, confState: cs } = ctx;
+  try {
+    if (op === 'add') {
+      const req = body as MemberAddRequest;
+      validateMemberAdd(req);
+      const url = req.peerUrls[0];
+      if (members.some((m) => m.peerUrls.includes(url))) return refuse(Errors.peerUrlExists());
+      const learner = req.isLearner === true;
+      if (!learner && !readyToAddVoter(cs.voters.length, cs.voters.filter(ctx.isActive).length)) {
+        return refuse(Errors.notEnoughStarted());
+      }
+      const nodeId = newMemberId(url, ctx.clusterId, (id) => members.some((m) => m.id === id) || (cs.removed ?? []).includes(id));
+      const name = req.name ?? '';
+      return {
+        type: learner ? 'addLearner' : 'addVoter',
+        nodeId,
+        context: encodeMemberContext({ name, peerUrls: [url] }),
+        added: { id: nodeId, name, peerUrls: [url], clientUrls: [], isLearner: learner },
+      };
+    }
+    const req = body as MemberRemoveRequest;
+    validateMemberId(req);
+    const nodeId = req.id;
+    const isVoter = cs.voters.includes(nodeId);
+    const isLearner = cs.learners.includes(nodeId);
+    if (!members.some((m) => m.id === nodeId) && !isVoter && !isLearner) return refuse(Errors.memberNotFound());
+    if (op === 'remove') {
+      if (isVoter) {
+        const after = cs.voters.filter((id) => id !== nodeId);
+        if (!readyToRemoveVoter(cs.voters.length, after.filter(ctx.isActive).length)) return refuse(Errors.notEnoughStarted());
+      }
+      return { type: 'removeNode', nodeId };
+    }
+    if (!isLearner) return refuse(Errors.memberNotLearner());
+    if (!ctx.isLearnerReady(nodeId)) return refuse(Errors.learnerNotReady());
+    return { type: 'promoteLearner', nodeId };
+  } catch (err) {
+    if (err instanceof KvError) return refuse(err);
+    throw err;
+  }
 }

@@ -14,6 +14,7 @@ import {
   forwardChange,
   newMemberId,
   peerRequestHandler,
+  planChange,
   readyToAddVoter,
   readyToRemoveVoter,
   type ClusterInfo,
@@ -108,4 +109,41 @@ t.test('joining: found by peer URL, or a clear refusal', async (t) => {
   await t.rejects(discoverJoin(joinerOptions('http://127.0.0.1:7002', [`http://127.0.0.1:${dead}`]), 2, 10), {
     message: /no member of the cluster answered/,
   });
+});
+
+t.test('the leader\'s checks of a change (planChange), with etcd\'s errors', async (t) => {
+  const members = [
+    { id: '000000000000000a', name: 'a', peerUrls: ['http://127.0.0.1:7001'], clientUrls: [], isLearner: false },
+    { id: '000000000000000b', name: 'b', peerUrls: ['http://127.0.0.1:7002'], clientUrls: [], isLearner: false },
+    { id: '000000000000000c', name: 'c', peerUrls: ['http://127.0.0.1:7003'], clientUrls: [], isLearner: false },
+    { id: '000000000000000d', name: 'd', peerUrls: ['http://127.0.0.1:7004'], clientUrls: [], isLearner: true },
+  ];
+  const up = new Set(['000000000000000a', '000000000000000b', '000000000000000c', '000000000000000d']);
+  const ctx = {
+    members,
+    confState: { voters: ['000000000000000a', '000000000000000b', '000000000000000c'], learners: ['000000000000000d'], removed: ['00000000000000ee'] },
+    clusterId: '00000000000000aa',
+    isActive: (id: string) => up.has(id),
+    isLearnerReady: (id: string) => id !== '000000000000000d',
+  };
+  const msg = (r: ReturnType<typeof planChange>): string => ('refused' in r ? r.refused : r.type);
+  t.equal(msg(planChange('add', { peerUrls: ['http://127.0.0.1:7005'] }, ctx)), 'addVoter');
+  const learner = planChange('add', { peerUrls: ['http://127.0.0.1:7005'], isLearner: true, name: 'e' }, ctx);
+  t.ok(!('refused' in learner) && learner.added?.isLearner && learner.added.name === 'e' && learner.context !== undefined);
+  t.equal(msg(planChange('add', { peerUrls: ['http://127.0.0.1:7002'] }, ctx)), 'etcdserver: Peer URLs already exists');
+  t.equal(msg(planChange('add', { peerUrls: ['ftp://x'] }, ctx)), 'etcdserver: given member URLs are invalid');
+  t.equal(msg(planChange('add', { peerUrls: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] }, ctx)), 'etcdserver: given member URLs are invalid');
+  t.equal(msg(planChange('promote', { id: '000000000000000d' }, ctx)), 'etcdserver: can only promote a learner member which is in sync with leader');
+  t.equal(msg(planChange('promote', { id: '000000000000000a' }, ctx)), 'etcdserver: can only promote a learner member');
+  t.equal(msg(planChange('remove', { id: '00000000000000ff' }, ctx)), 'etcdserver: member not found');
+  t.equal(msg(planChange('remove', { id: '000000000000000d' }, ctx)), 'removeNode', 'a learner any time');
+  up.delete('000000000000000b');
+  t.equal(msg(planChange('add', { peerUrls: ['http://127.0.0.1:7005'] }, ctx)), 'etcdserver: re-configuration failed due to not enough started members', 'a voter needs 3 of 4 up');
+  t.equal(msg(planChange('add', { peerUrls: ['http://127.0.0.1:7005'], isLearner: true }, ctx)), 'addLearner', 'a learner needs no quorum');
+  t.equal(msg(planChange('remove', { id: '000000000000000b' }, ctx)), 'removeNode', 'removing the one that is down leaves 2 of 2');
+  t.equal(
+    msg(planChange('remove', { id: '000000000000000c' }, ctx)),
+    'etcdserver: re-configuration failed due to not enough started members',
+    'removing one that is up would leave 1 of 2 up: no quorum',
+  );
 });
