@@ -52,12 +52,21 @@ export class BackupFormatError extends Error {
   }
 }
 
+/** etcdctl's snapshot page check (see encodeBackupPrefix). */
+const BACKUP_ALIGN = 512;
+
 /** The header itself is unreadable (as opposed to the framing around it or the length of the whole). */
 class BackupHeaderError extends BackupFormatError {}
 
 /** The bytes that precede the dump: magic, version, header length and header. */
 export function encodeBackupPrefix(h: BackupHeader): Buffer {
-  const json = Buffer.from(JSON.stringify(h), 'utf8');
+  // etcdctl's `snapshot save` (etcd's Maintenance.Snapshot over gRPC) checks that the stream, less its trailing
+  // sha256, is a whole number of 512-byte pages, as a bolt database is: the JSON is padded with spaces
+  // (insignificant to JSON) so that header and dump together are, and the trailing sha256 then matches
+  // etcdctl's own check too.
+  const bare = Buffer.byteLength(JSON.stringify(h), 'utf8');
+  const pad = (BACKUP_ALIGN - ((PREFIX_BYTES + bare + h.dataBytes) % BACKUP_ALIGN)) % BACKUP_ALIGN;
+  const json = Buffer.from(JSON.stringify(h) + ' '.repeat(pad), 'utf8');
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32BE(BACKUP_FORMAT_VERSION, MAGIC.length);

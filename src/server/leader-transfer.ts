@@ -3,6 +3,7 @@
 // target up, TimeoutNow, give up after an election timeout); this waits for the outcome.
 
 import http from 'node:http';
+import type { Logger } from 'pino';
 import { Errors, GrpcCode, KvError, type ResponseHeader } from '../kv/api';
 import { idFromJson } from '../kv/gateway/fields';
 import { headerToJson } from '../kv/gateway/kv-json';
@@ -16,7 +17,8 @@ export const MOVE_LEADER_PATH = '/v3/maintenance/transfer-leadership';
 
 export const TransferErrors = {
   notLeader: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: not leader'),
-  badTransferee: (why: string) => new KvError(GrpcCode.FailedPrecondition, `etcdserver: bad leader transferee (${why})`),
+  /** etcd's exact message (its client recognises errors by message); the reason goes to the member's log. */
+  badTransferee: () => new KvError(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee'),
   tookTooLong: () =>
     new KvError(GrpcCode.DeadlineExceeded, 'etcdserver: request timed out, leader transfer took too long'),
 };
@@ -25,10 +27,13 @@ export const TransferErrors = {
  * Asks the leader (this member) to hand leadership to `target` and resolves once `target` leads, as this
  * member sees it, within `waitMs`. Rejects with etcd's errors: not leader, bad transferee, or took too long.
  */
-export async function transferLeadership(node: RaftNode, target: NodeId, waitMs: number): Promise<void> {
+export async function transferLeadership(node: RaftNode, target: NodeId, waitMs: number, log?: Logger): Promise<void> {
   if (!node.isLeader()) throw TransferErrors.notLeader();
   const r = node.transferLeadership(target);
-  if (!r.ok) throw TransferErrors.badTransferee(r.reason);
+  if (!r.ok) {
+    log?.info({ target, reason: r.reason }, 'leadership transfer refused');
+    throw TransferErrors.badTransferee();
+  }
   if (node.raft.lead === target) return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

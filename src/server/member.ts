@@ -84,6 +84,8 @@ import { RaftNode } from '../raft/node';
 import { Snapshotter } from '../raft/snapshot/snapshotter';
 import { PeerTransport } from '../raft/transport/transport';
 import { Wal } from '../raft/wal/wal';
+import { createGrpcServer } from './grpc/server';
+import { listenWithGrpc, type GrpcListener } from './grpc/protocol-mux';
 import { createClientServer } from './http-gateway';
 import { bestSuccessor, moveLeaderRoute, transferLeadership } from './leader-transfer';
 import { LeaseKeeper } from './lease-keeper';
@@ -194,7 +196,7 @@ class KeelMember implements KvService, Member {
   private sm?: StateMachine;
   private wal?: Wal;
   private transport?: PeerTransport;
-  private clientServer?: http.Server;
+  private clientListener?: GrpcListener;
   private peerServer?: http.Server;
   private streamServer?: StreamServer;
   private hub?: WatchHub;
@@ -310,14 +312,16 @@ class KeelMember implements KvService, Member {
         ),
       ],
     });
+    // etcd's gRPC API on the same port: connections that open with the HTTP/2 preface go to the gRPC server,
+    // the others to the HTTP server (src/server/grpc/protocol-mux.ts).
+    const grpcServer = createGrpcServer(this, { logger: this.log, rpcMetrics: this.metrics.rpc });
     try {
-      await listen(clientServer, opts.listenClientUrl, 'client');
+      this.clientListener = await listenWithGrpc(opts.listenClientUrl, clientServer, grpcServer);
     } catch (err) {
       peerServer.close();
       throw err;
     }
     this.peerServer = peerServer;
-    this.clientServer = clientServer;
     this.streamServer = attachStreamServer(clientServer, this, { logger: this.log, rpcMetrics: this.metrics.rpc });
 
     try {
@@ -326,7 +330,7 @@ class KeelMember implements KvService, Member {
       await this.streamServer.close();
       await this.transport?.close();
       await this.stopEngine();
-      clientServer.close();
+      await this.clientListener.close();
       peerServer.close();
       throw err;
     }
@@ -868,7 +872,7 @@ class KeelMember implements KvService, Member {
   async memberList(req: MemberListRequest): Promise<MemberListResponse> {
     const sm = this.requireSm();
     if (req.linearizable) await this.requireReads().wait();
-    return { header: this.header(sm.revision()), members: sm.members() };
+    return { header: this.clusterHeader(), members: sm.members() };
   }
 
   async memberAdd(req: MemberAddRequest): Promise<MemberAddResponse> {
@@ -952,9 +956,8 @@ class KeelMember implements KvService, Member {
     this.log.info({ change: type, member: nodeId }, 'membership change proposed');
     await applied;
     if (type === 'promoteLearner') this.metrics.onLearnerPromoted();
-    const now = this.requireSm();
-    const header = this.header(now.revision());
-    const list = now.members();
+    const list = this.requireSm().members();
+    const header = this.clusterHeader();
     if (added !== undefined) return { header, member: list.find((m) => m.id === nodeId) ?? added, members: list };
     return { header, members: list };
   }
@@ -1003,7 +1006,7 @@ class KeelMember implements KvService, Member {
       throw Errors.invalid('invalid targetID (a member id)');
     }
     // The core gives up after one election timeout; the news of a new leader may take a little longer.
-    await transferLeadership(this.requireNode(), req.targetId, 2 * this.opts.electionTimeoutMs);
+    await transferLeadership(this.requireNode(), req.targetId, 2 * this.opts.electionTimeoutMs, this.log);
     return { header: this.header(this.sm?.revision() ?? 0) };
   }
 
@@ -1026,24 +1029,14 @@ class KeelMember implements KvService, Member {
     };
   }
 
-  /** The store fills only the revision of a txn's headers (its own and its nested responses'). */
+  /** A txn's own header is the member's; its nested responses carry only their revision, as etcd's do. */
   private withHeaders(txn: TxnResponse): TxnResponse {
-    const fix = (op: ResponseOp): ResponseOp => {
-      switch (op.type) {
-        case 'range':
-          return { type: 'range', range: { ...op.range, header: this.header(op.range.header.revision) } };
-        case 'put':
-          return { type: 'put', put: { ...op.put, header: this.header(op.put.header.revision) } };
-        case 'deleteRange':
-          return {
-            type: 'deleteRange',
-            deleteRange: { ...op.deleteRange, header: this.header(op.deleteRange.header.revision) },
-          };
-        case 'txn':
-          return { type: 'txn', txn: this.withHeaders(op.txn) };
-      }
-    };
-    return { header: this.header(txn.header.revision), succeeded: txn.succeeded, responses: txn.responses.map(fix) };
+    return { ...nestedHeaders(txn), header: this.header(txn.header.revision) };
+  }
+
+  /** etcd's Cluster API headers carry no revision (membership is not in the key-value store there). */
+  private clusterHeader(): ResponseHeader {
+    return { ...this.header(0), revision: 0 };
   }
 
   async status(): Promise<StatusResponse> {
@@ -1144,12 +1137,30 @@ class KeelMember implements KvService, Member {
     await this.streamServer?.close();
     await this.node?.stop();
     await this.transport?.close();
-    await Promise.all([closeServer(this.clientServer), closeServer(this.peerServer)]);
+    await Promise.all([this.clientListener?.close(), closeServer(this.peerServer)]);
     for (const w of this.pendingWrites.values()) w.reject(Errors.stopped());
     this.pendingWrites.clear();
     await this.stopEngine();
     this.log.info('member stopped');
   }
+}
+
+/** The nested responses of a txn with headers that hold only their revision (etcd 3.4 fills no more). */
+function nestedHeaders(txn: TxnResponse): TxnResponse {
+  const only = (h: ResponseHeader): ResponseHeader => ({ clusterId: '', memberId: '', revision: h.revision, raftTerm: 0 });
+  const fix = (op: ResponseOp): ResponseOp => {
+    switch (op.type) {
+      case 'range':
+        return { type: 'range', range: { ...op.range, header: only(op.range.header) } };
+      case 'put':
+        return { type: 'put', put: { ...op.put, header: only(op.put.header) } };
+      case 'deleteRange':
+        return { type: 'deleteRange', deleteRange: { ...op.deleteRange, header: only(op.deleteRange.header) } };
+      case 'txn':
+        return { type: 'txn', txn: { ...nestedHeaders(op.txn), header: only(op.txn.header) } };
+    }
+  };
+  return { header: txn.header, succeeded: txn.succeeded, responses: txn.responses.map(fix) };
 }
 
 /** Narrows an apply result to the kind the command gives; anything else is a bug worth a clear error. */
