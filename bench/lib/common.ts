@@ -96,24 +96,84 @@ export function peakRssMiB(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** A local Keel cluster started by `keel cluster up --detach` in a temporary dir. */
+export interface LocalCluster {
+  dir: string;
+  cf: ClusterFile;
+  /** `keel cluster down` (SIGTERM, then SIGKILL after its timeout), then removes the dir. Idempotent. */
+  stop(): void;
+  /** SIGKILL to every member, no waiting, then removes the dir: for exit and signal handlers. */
+  kill(): void;
+}
+
+/** Starts `nodes` members with `keel cluster up --detach` in a temporary dir on free ports. `env` is the
+ *  environment of `keel cluster up`, which its members inherit (e.g. NODE_OPTIONS=--cpu-prof). */
+export async function startLocalCluster(nodes: number, env?: NodeJS.ProcessEnv): Promise<LocalCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
+  let stopped = false;
+  const remove = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  const pids = (): number[] => {
+    try {
+      return readCluster(dir).members.map((m) => m.pid).filter((p): p is number => p !== null);
+    } catch {
+      return [];
+    }
+  };
+  const cluster: LocalCluster = {
+    dir,
+    cf: { members: [], endpoints: '' },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        keelEnv(env, 'cluster', 'down', '--dir', dir);
+      } catch (err) {
+        console.error(`cluster down failed: ${(err as Error).message}`);
+        for (const pid of pids()) killQuietly(pid);
+      }
+      remove();
+    },
+    kill() {
+      if (stopped) return;
+      stopped = true;
+      for (const pid of pids()) killQuietly(pid);
+      remove();
+    },
+  };
+  try {
+    const base = await freePortRange(2 * nodes);
+    keelEnv(env, 'cluster', 'up', '--nodes', String(nodes), '--dir', dir, '--base-port', String(base), '--detach');
+    cluster.cf = readCluster(dir);
+  } catch (err) {
+    cluster.kill();
+    throw err;
+  }
+  return cluster;
+}
+
+function keelEnv(env: NodeJS.ProcessEnv | undefined, ...args: string[]): string {
+  return execFileSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: env ?? process.env });
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
 /** Starts `nodes` members with `keel cluster up --detach` in a temporary dir on free ports, runs `fn`, and
  *  always stops the members and removes the dir afterwards. */
 export async function withLocalCluster<T>(
   nodes: number,
   fn: (dir: string, cf: ClusterFile) => Promise<T>,
 ): Promise<T> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
+  const cluster = await startLocalCluster(nodes);
   try {
-    const base = await freePortRange(2 * nodes);
-    keel('cluster', 'up', '--nodes', String(nodes), '--dir', dir, '--base-port', String(base), '--detach');
-    return await fn(dir, readCluster(dir));
+    return await fn(cluster.dir, cluster.cf);
   } finally {
-    try {
-      keel('cluster', 'down', '--dir', dir);
-    } catch (err) {
-      console.error(`cluster down failed: ${(err as Error).message}`);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    cluster.stop();
   }
 }
 
