@@ -114,10 +114,16 @@ export function checkPort(port: number, host = '127.0.0.1'): Promise<PortState> 
   });
 }
 
-/** The first port of `count` consecutive ports that are free on 127.0.0.1 now (even, in 20000..59999). */
+/** Where free ports are looked for: below Linux's default ephemeral range (32768-60999), from which the
+ *  kernel takes the source ports of outgoing connections: a port probed free there could be taken by a
+ *  member's dial to a peer before the member meant to listen on it has started. */
+export const PROBE_PORTS = { from: 20000, to: 32000 } as const;
+
+/** The first port of `count` consecutive ports that are free on 127.0.0.1 now (even, in PROBE_PORTS). */
 export async function freePortRange(count: number): Promise<number> {
+  const span = (PROBE_PORTS.to - PROBE_PORTS.from - count) / 2;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 20000) * 2;
+    const base = PROBE_PORTS.from + Math.floor(Math.random() * span) * 2;
     let free = true;
     for (let p = base; p < base + count && free; p++) free = (await checkPort(p)) === 'free';
     if (free) return base;

@@ -183,7 +183,10 @@ t.test('close(): stops accepting, cuts gRPC and HTTP connections, shuts the gRPC
     again.listen(listener.port, '127.0.0.1', resolve);
   });
   again.close();
-  await t.rejects(connect(listener.grpcPort));
+  await t.rejects(new Promise<net.Socket>((resolve, reject) => {
+    const c = net.connect({ path: listener.grpcSocket }, () => resolve(c));
+    c.once('error', reject);
+  }), 'the internal socket is gone');
 });
 
 t.test("etcd's Go client's :authority (http://host:port) is repaired on the way", async (t) => {
@@ -192,7 +195,7 @@ t.test("etcd's Go client's :authority (http://host:port) is repaired on the way"
   const KV = grpc.makeGenericClientConstructor(etcdServices().KV, 'KV');
   const authority = { 'grpc.default_authority': `http://127.0.0.1:${f.port}` };
 
-  const direct = new Maintenance(`127.0.0.1:${f.listener.grpcPort}`, grpc.credentials.createInsecure(), authority);
+  const direct = new Maintenance(`unix:${f.listener.grpcSocket}`, grpc.credentials.createInsecure(), authority);
   t.teardown(() => direct.close());
   const refused = await call(direct, 'Status', {}).catch((e: grpc.ServiceError) => e);
   t.match(refused, { code: grpc.status.INTERNAL }, "Node's HTTP/2 refuses it without the repair");

@@ -2,7 +2,8 @@
 // first bytes of each connection:
 // - the HTTP/2 client preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (gRPC over cleartext HTTP/2 with prior
 //   knowledge: what etcdctl, etcd's Go client and grpc-js send) -> the connection is proxied, those bytes
-//   included, to the grpc-js server, which listens on 127.0.0.1 on a port of its own; on the way, an
+//   included, to the grpc-js server, which listens on a Unix socket of its own in the temp dir (no TCP port:
+//   an ephemeral port of its own could take one that another member is about to bind); on the way, an
 //   :authority that Node's HTTP/2 would refuse (etcd's Go client sends "http://host:port" for its
 //   per-endpoint maintenance calls) is repaired (./h2-authority.ts);
 // - anything else -> the bytes are put back and the socket is handed to the HTTP server as if it had
@@ -10,8 +11,12 @@
 // The decision is taken as soon as the bytes differ from the preface, so an HTTP/1.1 request is never held
 // back waiting for 24 bytes; a connection that sends nothing for 10 s is closed.
 
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AuthorityRepair } from './h2-authority';
 
@@ -22,8 +27,8 @@ export const FIRST_BYTES_TIMEOUT_MS = 10_000;
 export interface GrpcListener {
   /** The port the client URL was bound to (the one asked for, or the one the system gave for port 0). */
   readonly port: number;
-  /** The grpc server's internal port on 127.0.0.1. */
-  readonly grpcPort: number;
+  /** The grpc server's internal Unix socket (a path). */
+  readonly grpcSocket: string;
   /** Stops accepting, cuts every connection it accepted (the proxied gRPC ones and those handed to the HTTP
    *  server, upgraded or not), closes the HTTP server (which never listened itself) and force-shuts the grpc
    *  server. Close the native stream server first for a graceful end of its WebSocket sessions. */
@@ -37,11 +42,13 @@ export function classify(first: Buffer): 'grpc' | 'http' | undefined {
   return first.length >= HTTP2_PREFACE.length ? 'grpc' : undefined;
 }
 
-function bindGrpc(server: grpc.Server): Promise<number> {
+function bindGrpc(server: grpc.Server): Promise<string> {
+  // Short, so that it fits a socket address (108 bytes) whatever the temp dir.
+  const socket = path.join(os.tmpdir(), `keel-grpc-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
   return new Promise((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(new Error(`gRPC server: cannot listen on 127.0.0.1: ${err.message}`));
-      else resolve(port);
+    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => {
+      if (err) reject(new Error(`gRPC server: cannot listen on ${socket}: ${err.message}`));
+      else resolve(socket);
     });
   });
 }
@@ -75,13 +82,13 @@ export async function listenWithGrpc(
   opts: MuxOptions = {},
 ): Promise<GrpcListener> {
   const silentMs = opts.firstBytesTimeoutMs ?? FIRST_BYTES_TIMEOUT_MS;
-  const grpcPort = await bindGrpc(grpcServer);
+  const grpcSocket = await bindGrpc(grpcServer);
   /** Every socket accepted and not closed yet; the proxied ones with their upstream. */
   const sockets = new Set<net.Socket>();
   let closing = false;
 
   const proxy = (socket: net.Socket, first: Buffer): void => {
-    const upstream = net.connect({ host: '127.0.0.1', port: grpcPort });
+    const upstream = net.connect({ path: grpcSocket });
     sockets.add(upstream);
     socket.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -152,6 +159,7 @@ export async function listenWithGrpc(
     await listen(netServer, url);
   } catch (err) {
     grpcServer.forceShutdown();
+    fs.rmSync(grpcSocket, { force: true });
     throw err;
   }
   const port = (netServer.address() as net.AddressInfo).port;
@@ -161,7 +169,7 @@ export async function listenWithGrpc(
 
   return {
     port,
-    grpcPort,
+    grpcSocket,
     close: async () => {
       if (closing) return;
       closing = true;
@@ -173,6 +181,7 @@ export async function listenWithGrpc(
       sockets.clear();
       grpcServer.forceShutdown();
       await closed;
+      fs.rmSync(grpcSocket, { force: true });
     },
   };
 }
