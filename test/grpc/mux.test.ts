@@ -2,8 +2,12 @@
 // gRPC, anything else -> node:http, WebSocket upgrades included); partial prefaces, silent connections,
 // a busy port, close(), and the :authority repair for etcd's Go client.
 
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import WebSocket from 'ws';
@@ -218,4 +222,17 @@ t.test("etcd's Go client's :authority (http://host:port) is repaired on the way"
     );
   }
   t.equal((await call<{ count: string }>(kv, 'Range', { key: b('k'), range_end: b('l') })).count, '50');
+});
+
+t.test('the sockets of members that died without cleaning up are removed; live ones are kept', async (t) => {
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  const stale = path.join(os.tmpdir(), `keel-grpc-${dead}-0123456789ab.sock`);
+  const alive = path.join(os.tmpdir(), `keel-grpc-${process.ppid}-0123456789ab.sock`);
+  fs.writeFileSync(stale, '');
+  fs.writeFileSync(alive, '');
+  t.teardown(() => fs.rmSync(alive, { force: true }));
+  const f = await startMuxFake(t);
+  t.notOk(fs.existsSync(stale), 'the dead process\'s socket is gone');
+  t.ok(fs.existsSync(alive), 'a live process\'s socket stays');
+  t.ok(fs.existsSync(f.listener.grpcSocket), 'ours is there');
 });

@@ -42,9 +42,33 @@ export function classify(first: Buffer): 'grpc' | 'http' | undefined {
   return first.length >= HTTP2_PREFACE.length ? 'grpc' : undefined;
 }
 
+const SOCKET_NAME = /^keel-grpc-(\d+)-[0-9a-f]+\.sock$/;
+
+/** Removes the sockets that members killed without a chance to clean up (SIGKILL) left in `dir`: those whose
+ *  process is gone. Best effort. */
+function sweepStaleSockets(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = SOCKET_NAME.exec(name);
+    if (m === null || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
+    }
+  }
+}
+
 function bindGrpc(server: grpc.Server): Promise<string> {
   // Short, so that it fits a socket address (108 bytes) whatever the temp dir.
-  const socket = path.join(os.tmpdir(), `keel-grpc-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
+  const dir = os.tmpdir();
+  sweepStaleSockets(dir);
+  const socket = path.join(dir, `keel-grpc-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
   return new Promise((resolve, reject) => {
     server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => {
       if (err) reject(new Error(`gRPC server: cannot listen on ${socket}: ${err.message}`));
