@@ -87,6 +87,7 @@ import { Wal } from '../raft/wal/wal';
 import { createGrpcServer } from './grpc/server';
 import { listenWithGrpc, type GrpcListener } from './grpc/protocol-mux';
 import { createClientServer } from './http-gateway';
+import { listenOn } from './listen';
 import { bestSuccessor, moveLeaderRoute, transferLeadership } from './leader-transfer';
 import { LeaseKeeper } from './lease-keeper';
 import { backupFile, maintenanceSnapshotRoute } from './maintenance-snapshot';
@@ -294,7 +295,7 @@ class KeelMember implements KvService, Member {
         change: (op, body) => this.changeHere(op, body),
       }),
     );
-    await listen(peerServer, opts.listenPeerUrl, 'peer');
+    await listenOn(peerServer, opts.listenPeerUrl, 'peer');
     const clientServer = createClientServer(this, {
       logger: this.log,
       rpcMetrics: this.metrics.rpc,
@@ -1184,22 +1185,6 @@ async function openStore(
     }
     throw new Error(`cannot open the backend at ${dir}: ${(err as Error).message}${cause ? `: ${cause.message}` : ''}`);
   }
-}
-
-function listen(server: http.Server, url: string, what: string): Promise<void> {
-  const u = new URL(url);
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      if (err.code === 'EADDRINUSE') reject(new Error(`${what} URL ${url}: port ${u.port} is already in use`));
-      else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`${what} URL ${url}: address not available here`));
-      else reject(new Error(`${what} URL ${url}: cannot listen: ${err.message}`));
-    };
-    server.once('error', onError);
-    server.listen(Number(u.port), u.hostname.replace(/^\[|\]$/g, ''), () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
 
 function closeServer(server: http.Server | undefined): Promise<void> {

@@ -18,6 +18,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { listenOn } from '../listen';
 import { AuthorityRepair } from './h2-authority';
 
 export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -73,23 +74,6 @@ function bindGrpc(server: grpc.Server): Promise<string> {
     server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => {
       if (err) reject(new Error(`gRPC server: cannot listen on ${socket}: ${err.message}`));
       else resolve(socket);
-    });
-  });
-}
-
-/** Binds the client URL, with the messages src/server/member.ts's listen() gives. */
-function listen(server: net.Server, url: string): Promise<void> {
-  const u = new URL(url);
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      if (err.code === 'EADDRINUSE') reject(new Error(`client URL ${url}: port ${u.port} is already in use`));
-      else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`client URL ${url}: address not available here`));
-      else reject(new Error(`client URL ${url}: cannot listen: ${err.message}`));
-    };
-    server.once('error', onError);
-    server.listen(Number(u.port), u.hostname.replace(/^\[|\]$/g, ''), () => {
-      server.off('error', onError);
-      resolve();
     });
   });
 }
@@ -180,7 +164,7 @@ export async function listenWithGrpc(
 
   const netServer = net.createServer(onConnection);
   try {
-    await listen(netServer, url);
+    await listenOn(netServer, url, 'client');
   } catch (err) {
     grpcServer.forceShutdown();
     fs.rmSync(grpcSocket, { force: true });
