@@ -220,6 +220,15 @@ class KeelMember implements KvService, Member {
   private markRemoved!: () => void;
   readonly removed: Promise<void>;
   private isRemovedSelf = false;
+  /** Back-off between storage reopenings after disk errors in a row (recoverStorage). */
+  private recoveryPauseMs = 500;
+  private lastRecoveryAt = 0;
+  /** The registry as last seen, for when the store is closed (recovering from a disk error). */
+  private lastMembers: MemberInfo[] = [];
+  /** Removed members whose streams are cut once an election timeout has passed (syncPeers). */
+  private readonly cutting = new Set<NodeId>();
+  /** A memberAttrs proposal is in flight (publishAttributes). */
+  private publishing = false;
 
   constructor(
     private readonly opts: MemberOptions,
@@ -610,11 +619,7 @@ class KeelMember implements KvService, Member {
       this.recovering = undefined;
     })();
   }
-  private recoveryPauseMs = 500;
-  private lastRecoveryAt = 0;
 
-  /** The registry as last seen, for when the store is closed (recovering from a disk error). */
-  private lastMembers: MemberInfo[] = [];
 
   /** The peer transport follows the registry: every member dialed at its peer URL, removed ones cut. */
   private syncPeers(members: MemberInfo[]): void {
@@ -642,7 +647,6 @@ class KeelMember implements KvService, Member {
     }
     if (members.some((m) => m.id === this.memberId)) this.discovered = [];
   }
-  private readonly cutting = new Set<NodeId>();
 
   private onConfChange(cc: ConfChangeData, cs: ConfState): void {
     this.syncPeers(this.sm?.members() ?? []);
@@ -695,7 +699,6 @@ class KeelMember implements KvService, Member {
         this.publishing = false;
       });
   }
-  private publishing = false;
 
   // ---- writes -------------------------------------------------------------------------------------------
 
