@@ -6,6 +6,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { BUGS, LAZY_WAL_MS } from '../bugs';
 import type { ApplyOutput, StateMachine } from '../kv/state-machine';
 import { Raft } from './core/raft';
 import { decodeConfChange, type ConfChange, type ConfChangeData } from './core/confchange';
@@ -76,6 +77,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private snapshotting = false;
   private snapshotWrite: Promise<void> = Promise.resolve();
   private written?: { snap: Snapshot; keepFrom: number; started: number; bytes: number };
+  /** The ackBeforeFsync bug's batches not yet written (see saveLazily), and its timer and write chain. */
+  private readonly lazyWal: Array<Pick<Ready, 'hardState' | 'entries'>> = [];
+  private lazyFlushTimer?: NodeJS.Timeout;
+  private lazyFlush: Promise<void> = Promise.resolve();
   private lastLeader: NodeId = '';
   private lastTerm = 0;
   private failure?: Error;
@@ -198,8 +203,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const late: Message[] = [];
     for (const m of rd.messages) (SEND_BEFORE_PERSIST.has(m.type) ? early : late).push(m);
     if (early.length > 0) this.opts.send(early);
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
+    if (rd.snapshot) {
+      await this.flushLazyWal();
+      await this.installSnapshot(rd.snapshot);
+    }
+    if (BUGS.ackBeforeFsync) this.saveLazily(rd);
+    else if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
     if (late.length > 0) this.opts.send(late);
     if (rd.committed.length > 0) {
       const output = await stateMachine.apply(rd.committed);
@@ -214,6 +223,27 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.emit('applied', rd.committed[rd.committed.length - 1].index, output);
     }
     for (const rs of rd.readStates) this.emit('readState', rs);
+  }
+
+  /**
+   * The ackBeforeFsync bug of the Jepsen self-test's broken build (never in a real build: BUGS is all false):
+   * the batch is queued in memory and written, without fsync, up to LAZY_WAL_MS later, while the loop goes on
+   * as if it were durable.
+   */
+  private saveLazily(rd: Ready): void {
+    if (!rd.hardState && rd.entries.length === 0) return;
+    this.lazyWal.push({ hardState: rd.hardState, entries: rd.entries });
+    this.lazyFlushTimer ??= setTimeout(() => {
+      this.lazyFlushTimer = undefined;
+      this.lazyFlush = this.lazyFlush.then(() => this.flushLazyWal()).catch((err: Error) => this.fail(err));
+    }, LAZY_WAL_MS);
+  }
+
+  private async flushLazyWal(): Promise<void> {
+    while (this.lazyWal.length > 0) {
+      const b = this.lazyWal.shift();
+      if (b) await this.opts.wal.save(b.hardState, b.entries, false);
+    }
   }
 
   private async installSnapshot(s: Snapshot): Promise<void> {
@@ -276,6 +306,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const w = this.written;
     if (w === undefined) return;
     this.written = undefined;
+    await this.flushLazyWal();
     const { index, term } = w.snap.meta;
     // A snapshot installed from the leader meanwhile is newer: this one is of no use any more.
     if (index <= this.snapshotIndex) return;
@@ -310,6 +341,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.stopTimers();
     this.stopped = true;
     await this.loopDone.catch(() => undefined);
+    if (this.lazyFlushTimer) clearTimeout(this.lazyFlushTimer);
+    await this.lazyFlush;
+    await this.flushLazyWal();
     // A snapshot being written finishes (its file is complete or absent), so the store can be closed.
     await this.snapshotWrite;
   }
