@@ -26,6 +26,7 @@ export interface NodeFlags {
   dataDir: string;
   listenClientUrls: string;
   listenPeerUrls: string;
+  initialAdvertisePeerUrls?: string;
   initialCluster?: string;
   initialClusterToken?: string;
   snapshotCount?: number;
@@ -71,9 +72,13 @@ export function buildMemberOptions(f: NodeFlags): MemberOptions {
   if (listenClientUrl === listenPeerUrl) {
     throw new UsageError(`--listen-client-urls and --listen-peer-urls must differ (both are ${listenClientUrl})`);
   }
+  const advertisePeerUrl =
+    f.initialAdvertisePeerUrls === undefined
+      ? listenPeerUrl
+      : oneUrl('--initial-advertise-peer-urls', f.initialAdvertisePeerUrls);
   let initialCluster: InitialMember[];
   try {
-    initialCluster = parseInitialCluster(f.initialCluster ?? `${name}=${listenPeerUrl}`);
+    initialCluster = parseInitialCluster(f.initialCluster ?? `${name}=${advertisePeerUrl}`);
   } catch (e) {
     throw new UsageError(errorMessage(e));
   }
@@ -83,10 +88,9 @@ export function buildMemberOptions(f: NodeFlags): MemberOptions {
       `--initial-cluster does not name this member "${name}" (it has ${initialCluster.map((m) => m.name).join(', ')})`,
     );
   }
-  if (self.peerUrl !== listenPeerUrl) {
-    throw new UsageError(
-      `--initial-cluster gives "${name}" the peer URL ${self.peerUrl}, but --listen-peer-urls is ${listenPeerUrl}`,
-    );
+  if (self.peerUrl !== advertisePeerUrl) {
+    const flag = f.initialAdvertisePeerUrls === undefined ? '--listen-peer-urls' : '--initial-advertise-peer-urls';
+    throw new UsageError(`--initial-cluster gives "${name}" the peer URL ${self.peerUrl}, but ${flag} is ${advertisePeerUrl}`);
   }
   const token = f.initialClusterToken ?? DEFAULT_MEMBER_OPTIONS.initialClusterToken;
   if (token.trim() === '') throw new UsageError('--initial-cluster-token must not be empty');
@@ -132,6 +136,7 @@ export function buildMemberOptions(f: NodeFlags): MemberOptions {
     ),
     listenClientUrl,
     listenPeerUrl,
+    ...(advertisePeerUrl !== listenPeerUrl ? { advertisePeerUrl } : {}),
     initialCluster,
     initialClusterToken: token,
     snapshotCount: positiveInt('--snapshot-count', f.snapshotCount, DEFAULT_MEMBER_OPTIONS.snapshotCount),
@@ -232,6 +237,11 @@ export function registerNodeCommand(y: Argv<RootArgs>, ctx: CliContext): Argv<Ro
           default: 'http://127.0.0.1:2380',
           requiresArg: true,
           describe: 'URL for the other members (one)',
+        })
+        .option('initial-advertise-peer-urls', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'the peer URL the other members dial, when it differs from --listen-peer-urls (a proxy, a NAT)',
         })
         .option('initial-cluster', {
           type: 'string',

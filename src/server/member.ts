@@ -236,16 +236,15 @@ class KeelMember implements KvService, Member {
   ) {
     this.log = logger.child({ member: opts.name });
     this.clientUrl = opts.listenClientUrl;
-    this.peerUrl = opts.listenPeerUrl;
+    this.peerUrl = opts.advertisePeerUrl ?? opts.listenPeerUrl;
     this.removed = new Promise((resolve) => {
       this.markRemoved = resolve;
     });
     const self = opts.initialCluster.find((m) => m.name === opts.name);
     if (!self) throw new Error(`--initial-cluster does not name this member (${opts.name})`);
-    if (self.peerUrl !== opts.listenPeerUrl) {
-      throw new Error(
-        `--initial-cluster gives ${opts.name} the peer URL ${self.peerUrl}, but --listen-peer-urls is ${opts.listenPeerUrl}`,
-      );
+    if (self.peerUrl !== this.peerUrl) {
+      const flag = opts.advertisePeerUrl === undefined ? '--listen-peer-urls' : '--initial-advertise-peer-urls';
+      throw new Error(`--initial-cluster gives ${opts.name} the peer URL ${self.peerUrl}, but ${flag} is ${this.peerUrl}`);
     }
     this.identity = identityOf(opts.name, opts.initialCluster, opts.initialClusterToken);
     // etcd: 5 s plus two election timeouts, so a request survives one leader change.

@@ -195,11 +195,12 @@ export async function discoverJoin(
     const found = await fetchClusterInfo(others, 2000);
     if (found !== undefined) {
       const { info, from } = found;
-      const self = info.members.find((m) => m.peerUrls.includes(opts.listenPeerUrl));
+      const peerUrl = opts.advertisePeerUrl ?? opts.listenPeerUrl;
+      const self = info.members.find((m) => m.peerUrls.includes(peerUrl));
       if (self === undefined) {
         throw new Error(
           `--initial-cluster-state existing: the cluster (asked ${from}) has no member with peer URL ` +
-            `${opts.listenPeerUrl}; add it first: keel member add ${opts.name} --peer-urls ${opts.listenPeerUrl}`,
+            `${peerUrl}; add it first: keel member add ${opts.name} --peer-urls ${peerUrl}`,
         );
       }
       return {

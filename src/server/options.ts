@@ -12,6 +12,10 @@ export interface MemberOptions {
   listenClientUrl: string;
   /** One URL (http://host:port) for Raft peers. */
   listenPeerUrl: string;
+  /** The peer URL this member tells the others (etcd's --initial-advertise-peer-urls): what --initial-cluster
+   *  lists for it and what its member id is derived from. Defaults to listenPeerUrl; differs when peers reach
+   *  it through a proxy or a NAT. */
+  advertisePeerUrl?: string;
   /** Every voting member of a new cluster, this one included (`n1=http://..,n2=http://..`). */
   initialCluster: InitialMember[];
   /** Mixed into the member and cluster ids, so that two clusters with the same URLs differ. */

@@ -144,6 +144,22 @@ t.test('keel node builds MemberOptions with etcd defaults', async (t) => {
   t.equal(full.heartbeatIntervalMs, 50);
   t.equal(full.electionTimeoutMs, 250);
   t.equal(full.logLevel, 'debug');
+  t.equal(full.advertisePeerUrl, undefined, 'no advertised URL of its own when it is the listen URL');
+
+  const proxied = buildMemberOptions(
+    flags({
+      listenPeerUrls: 'http://127.0.0.1:2380',
+      initialAdvertisePeerUrls: 'http://127.0.0.1:3380/',
+      initialCluster: 'n1=http://127.0.0.1:3380,n2=http://127.0.0.1:3382',
+    }),
+  );
+  t.equal(proxied.listenPeerUrl, 'http://127.0.0.1:2380');
+  t.equal(proxied.advertisePeerUrl, 'http://127.0.0.1:3380', 'peers dial the advertised URL');
+  t.equal(
+    buildMemberOptions(flags({ initialAdvertisePeerUrls: 'http://127.0.0.1:3380' })).initialCluster[0]?.peerUrl,
+    'http://127.0.0.1:3380',
+    'the default --initial-cluster lists the advertised URL',
+  );
 });
 
 t.test('keel node rejects bad flags with a message naming the flag', async (t) => {
@@ -162,6 +178,11 @@ t.test('keel node rejects bad flags with a message naming the flag', async (t) =
       { initialCluster: 'n1=http://127.0.0.1:2390' },
       /--initial-cluster gives "n1" the peer URL http:\/\/127.0.0.1:2390, but --listen-peer-urls is http:\/\/127.0.0.1:2380/,
     ],
+    [
+      { initialAdvertisePeerUrls: 'http://127.0.0.1:3380', initialCluster: 'n1=http://127.0.0.1:2380' },
+      /--initial-cluster gives "n1" the peer URL http:\/\/127.0.0.1:2380, but --initial-advertise-peer-urls is http:\/\/127.0.0.1:3380/,
+    ],
+    [{ initialAdvertisePeerUrls: 'ftp://x' }, /--initial-advertise-peer-urls: .*must use http:\/\//],
     [{ initialClusterToken: '' }, /--initial-cluster-token must not be empty/],
     [{ snapshotCount: 0 }, /--snapshot-count must be a positive integer \(got 0\)/],
     [{ leaseCheckpointInterval: -5 }, /--lease-checkpoint-interval must be a positive integer \(got -5\)/],
