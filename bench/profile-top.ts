@@ -68,6 +68,26 @@ function main(): void {
   for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);
   console.log('\nby package / file (self time):');
   for (const [k, t] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`);
+  console.log('\nby Keel file on the stack (inclusive: time spent in it or in what it called):');
+  for (const [k, t] of [...inclusiveByKeelFile(p, byId, selfByNode)].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${pct(t)}  ${k}`);
+  }
+}
+
+/** Time of the samples whose stack holds a function of each dist/ file (each file counted once per sample). */
+function inclusiveByKeelFile(p: Profile, byId: Map<number, ProfileNode>, selfByNode: Map<number, number>): Map<string, number> {
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const out = new Map<string, number>();
+  for (const [id, t] of selfByNode) {
+    const files = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const url = byId.get(cur)?.callFrame.url ?? '';
+      if (url.includes('/dist/')) files.add(where(url));
+    }
+    for (const f of files) out.set(f, (out.get(f) ?? 0) + t);
+  }
+  return out;
 }
 
 main();

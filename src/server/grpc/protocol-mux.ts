@@ -1,22 +1,21 @@
 // gRPC on the same port as the HTTP client API (etcd serves both on its client URL too), by looking at the
 // first bytes of each connection:
 // - the HTTP/2 client preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (gRPC over cleartext HTTP/2 with prior
-//   knowledge: what etcdctl, etcd's Go client and grpc-js send) -> the connection is proxied, those bytes
-//   included, to the grpc-js server, which listens on a Unix socket of its own in the temp dir (no TCP port:
-//   an ephemeral port of its own could take one that another member is about to bind); on the way, an
-//   :authority that Node's HTTP/2 would refuse (etcd's Go client sends "http://host:port" for its
-//   per-endpoint maintenance calls) is repaired (./h2-authority.ts);
+//   knowledge: what etcdctl, etcd's Go client and grpc-js send) -> the connection is handed to the grpc-js
+//   server (its connection injector: no port or socket of its own), through a stream that repairs on the way
+//   an :authority that Node's HTTP/2 would refuse (etcd's Go client sends "http://host:port" for its
+//   per-endpoint maintenance calls; ./h2-authority.ts);
 // - anything else -> the bytes are put back and the socket is handed to the HTTP server as if it had
 //   accepted it (JSON gateway, /health, /metrics, and WebSocket upgrades such as the native stream).
 // The decision is taken as soon as the bytes differ from the preface, so an HTTP/1.1 request is never held
 // back waiting for 24 bytes; a connection that sends nothing for 10 s is closed.
+//
+// (Until 2026-11-22 the gRPC connections were proxied to a grpc-js server on a Unix socket: a second hop of
+// kernel copies and event-loop turns for every frame, which the benchmark's gRPC rows paid for.)
 
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { listenOn } from '../listen';
 import { AuthorityRepair } from './h2-authority';
@@ -28,9 +27,7 @@ export const FIRST_BYTES_TIMEOUT_MS = 10_000;
 export interface GrpcListener {
   /** The port the client URL was bound to (the one asked for, or the one the system gave for port 0). */
   readonly port: number;
-  /** The grpc server's internal Unix socket (a path). */
-  readonly grpcSocket: string;
-  /** Stops accepting, cuts every connection it accepted (the proxied gRPC ones and those handed to the HTTP
+  /** Stops accepting, cuts every connection it accepted (the gRPC ones and those handed to the HTTP
    *  server, upgraded or not), closes the HTTP server (which never listened itself) and force-shuts the grpc
    *  server. Close the native stream server first for a graceful end of its WebSocket sessions. */
   close(): Promise<void>;
@@ -43,39 +40,44 @@ export function classify(first: Buffer): 'grpc' | 'http' | undefined {
   return first.length >= HTTP2_PREFACE.length ? 'grpc' : undefined;
 }
 
-const SOCKET_NAME = /^keel-grpc-(\d+)-[0-9a-f]+\.sock$/;
-
-/** Removes the sockets that members killed without a chance to clean up (SIGKILL) left in `dir`: those whose
- *  process is gone. Best effort. */
-function sweepStaleSockets(dir: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = SOCKET_NAME.exec(name);
-    if (m === null || Number(m[1]) === process.pid) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
-    }
-  }
-}
-
-function bindGrpc(server: grpc.Server): Promise<string> {
-  // Short, so that it fits a socket address (108 bytes) whatever the temp dir.
-  const dir = os.tmpdir();
-  sweepStaleSockets(dir);
-  const socket = path.join(dir, `keel-grpc-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => {
-      if (err) reject(new Error(`gRPC server: cannot listen on ${socket}: ${err.message}`));
-      else resolve(socket);
-    });
+/**
+ * The client socket as grpc-js sees it: what the client sends passes through the :authority repair, what
+ * the server writes goes straight to the socket. Flow control both ways: a full readable side pauses the
+ * repair (and so the socket), the socket's write callbacks pace the server.
+ */
+function repairedConnection(socket: net.Socket, first: Buffer, cut: () => void): Duplex {
+  const repair = new AuthorityRepair();
+  const conn = new Duplex({
+    read() {
+      repair.resume();
+    },
+    write(chunk: Buffer, _enc, done) {
+      socket.write(chunk, done);
+    },
+    writev(chunks: Array<{ chunk: Buffer }>, done) {
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i].chunk);
+      socket.write(chunks[chunks.length - 1].chunk, done);
+    },
+    final(done) {
+      socket.end();
+      done();
+    },
+    destroy(err, done) {
+      socket.destroy();
+      repair.destroy();
+      done(err);
+    },
   });
+  repair.on('data', (b: Buffer) => {
+    if (!conn.push(b)) repair.pause();
+  });
+  repair.on('end', () => conn.push(null));
+  repair.on('error', cut);
+  // The preface as it came; the frames after it through the repair.
+  conn.push(first.subarray(0, HTTP2_PREFACE.length));
+  repair.write(first.subarray(HTTP2_PREFACE.length));
+  socket.pipe(repair);
+  return conn;
 }
 
 export interface MuxOptions {
@@ -90,35 +92,24 @@ export async function listenWithGrpc(
   opts: MuxOptions = {},
 ): Promise<GrpcListener> {
   const silentMs = opts.firstBytesTimeoutMs ?? FIRST_BYTES_TIMEOUT_MS;
-  const grpcSocket = await bindGrpc(grpcServer);
-  /** Every socket accepted and not closed yet; the proxied ones with their upstream. */
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  /** Every socket accepted and not closed yet. */
   const sockets = new Set<net.Socket>();
   let closing = false;
 
-  const proxy = (socket: net.Socket, first: Buffer): void => {
-    const upstream = net.connect({ path: grpcSocket });
-    sockets.add(upstream);
+  const toGrpc = (socket: net.Socket, first: Buffer): void => {
     socket.setNoDelay(true);
-    upstream.setNoDelay(true);
+    let conn: Duplex | undefined;
+    // Either side closing or failing closes both: the other has nothing to talk to.
     const cut = (): void => {
       socket.destroy();
-      upstream.destroy();
+      conn?.destroy();
     };
-    // Either side closing or failing closes both: the other has nothing to talk to.
     socket.on('error', cut);
-    upstream.on('error', cut);
     socket.on('close', cut);
-    upstream.on('close', () => {
-      sockets.delete(upstream);
-      cut();
-    });
-    // The preface as it came; the frames after it through the :authority repair (see ./h2-authority.ts).
-    const repair = new AuthorityRepair();
-    repair.on('error', cut);
-    upstream.write(first.subarray(0, HTTP2_PREFACE.length));
-    repair.write(first.subarray(HTTP2_PREFACE.length));
-    socket.pipe(repair).pipe(upstream);
-    upstream.pipe(socket);
+    conn = repairedConnection(socket, first, cut);
+    conn.on('error', cut);
+    injector.injectConnection(conn);
     socket.resume();
   };
 
@@ -153,7 +144,7 @@ export async function listenWithGrpc(
       socket.off('error', onError);
       socket.off('close', onClose);
       socket.pause();
-      if (kind === 'grpc') proxy(socket, first);
+      if (kind === 'grpc') toGrpc(socket, first);
       else toHttp(socket, first);
     };
     const onClose = (): void => clearTimeout(timer);
@@ -166,8 +157,8 @@ export async function listenWithGrpc(
   try {
     await listenOn(netServer, url, 'client');
   } catch (err) {
+    injector.destroy();
     grpcServer.forceShutdown();
-    fs.rmSync(grpcSocket, { force: true });
     throw err;
   }
   const port = (netServer.address() as net.AddressInfo).port;
@@ -177,7 +168,6 @@ export async function listenWithGrpc(
 
   return {
     port,
-    grpcSocket,
     close: async () => {
       if (closing) return;
       closing = true;
@@ -187,9 +177,9 @@ export async function listenWithGrpc(
       httpServer.close(() => undefined);
       for (const s of sockets) s.destroy();
       sockets.clear();
+      injector.destroy();
       grpcServer.forceShutdown();
       await closed;
-      fs.rmSync(grpcSocket, { force: true });
     },
   };
 }
