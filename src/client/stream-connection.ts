@@ -114,6 +114,10 @@ export class StreamConnection {
         maxPayload: settings.maxResponseBytes,
         handshakeTimeout: settings.dialTimeoutMs,
         followRedirects: false,
+        // An all-zero mask, which ws skips: masking protects HTTP intermediaries from a browser's frames
+        // (RFC 6455 §10.3); this Node client has no such script to guard against, only the cost of a pass
+        // over every byte.
+        generateMask: (mask: Buffer) => mask.fill(0),
       });
       const fail = (message: string): void => {
         if (settled) return;
