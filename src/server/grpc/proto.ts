@@ -5,14 +5,24 @@
 // present with its default, and each oneof's chosen member named in a virtual field (oneofs: true, e.g.
 // RequestOp.request = 'request_put').
 
+import fs from 'node:fs';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-/** The proto dir at the package root: three levels up from both src/server/grpc and dist/server/grpc. */
-export const PROTO_ROOT = path.resolve(__dirname, '..', '..', '..', 'proto');
+/** The proto dir at the package root: the nearest `proto/etcd` above this file — three levels up from
+ *  src/server/grpc and dist/server/grpc, four from dist-bench/src/server/grpc (the harness's build). */
+export const PROTO_ROOT = findProtoRoot(__dirname);
 /** The include dir: rpc.proto imports "mvccpb/kv.proto" and "authpb/auth.proto" from here. */
 export const ETCD_PROTO_DIR = path.join(PROTO_ROOT, 'etcd');
+
+function findProtoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'proto');
+    if (fs.existsSync(path.join(candidate, 'etcd', 'etcdserverpb', 'rpc.proto'))) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..', '..', 'proto');
+  }
+}
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,

@@ -1,0 +1,68 @@
+// The set workload: unique adds (each a put of set/<v>), then one final read of the whole prefix. The checker
+// (checker/set.ts) wants every acknowledged add in the final read and nothing that was never attempted.
+
+import type { HistoryEvent } from '../history';
+import { checkSet } from '../checker/set';
+import { KvPool } from '../client/kv';
+import type { CheckResult, Workload, WorkloadContext } from '../types';
+import { newClient, perform, runClients, sleep } from './process';
+
+export const SET_PREFIX = 'set/';
+
+/** How long finish() keeps trying the final read (every failed attempt is recorded) before giving up. */
+const FINAL_READ_MS = 15_000;
+
+export class SetWorkload implements Workload {
+  readonly name = 'set';
+  private nextValue = 0;
+
+  async run(ctx: WorkloadContext): Promise<void> {
+    const pool = new KvPool({ timeoutMs: ctx.opTimeoutMs });
+    try {
+      await runClients(ctx, pool, ctx.concurrency, async (client) => {
+        const v = this.nextValue++;
+        await perform(ctx, pool, client, { f: 'add', value: v, kind: 'write' }, async (conn) => {
+          await conn.put(`${SET_PREFIX}${v}`, String(v));
+          return { ok: v };
+        });
+      });
+    } finally {
+      pool.close();
+    }
+  }
+
+  /** The final read: a linearizable range over the prefix, retried (reads are idempotent) until one answers. */
+  async finish(ctx: WorkloadContext): Promise<void> {
+    const pool = new KvPool({ timeoutMs: ctx.opTimeoutMs });
+    try {
+      const client = newClient(ctx, pool, 0);
+      const deadline = Date.now() + FINAL_READ_MS;
+      for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
+        const outcome = await perform(ctx, pool, client, { f: 'read', value: null, kind: 'read' }, async (conn) => {
+          const r = await conn.range(SET_PREFIX);
+          const values = r.kvs.map((kv) => decode(kv.key.slice(SET_PREFIX.length))).sort(compareValues);
+          return { ok: values };
+        });
+        if (outcome === 'ok') return;
+        await sleep(200);
+      }
+      ctx.log(`set: no final read succeeded within ${FINAL_READ_MS} ms`);
+    } finally {
+      pool.close();
+    }
+  }
+
+  async check(events: readonly HistoryEvent[]): Promise<CheckResult[]> {
+    return [checkSet(events)];
+  }
+}
+
+/** A key's suffix as the value added: the number, or the raw text when it is not one (the checker reports it). */
+function decode(s: string): number | string {
+  return /^\d+$/.test(s) ? Number(s) : s;
+}
+
+function compareValues(a: number | string, b: number | string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
