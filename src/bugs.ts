@@ -9,9 +9,9 @@ export interface BugSwitches {
   /** A member (follower or leader) answers a linearizable read from its own state without a ReadIndex round
    *  (stale reads once it is partitioned away, behind, or a deposed leader). */
   readonly readsWithoutReadIndex: boolean;
-  /** The WAL is written lazily and never fsynced: records stay in the process's memory for up to
-   *  LAZY_WAL_MS while votes, append acknowledgements and client answers go out as if they were durable, so
-   *  a SIGKILL loses what the member promised (as a page cache lost in a power cut would). */
+  /** Followers acknowledge before writing: their WAL records stay in the process's memory for up to
+   *  LAZY_WAL_MS (then written without fsync) while their votes and append acknowledgements go out as if
+   *  durable, so a SIGKILL loses what they promised (as a page cache lost in a power cut would). */
   readonly ackBeforeFsync: boolean;
   /** The leader commits an entry of an earlier term by counting replicas (Raft §5.4.2, Figure 8). */
   readonly commitByCounting: boolean;
@@ -23,5 +23,6 @@ export const BUGS: BugSwitches = Object.freeze({
   commitByCounting: false,
 });
 
-/** How long the ackBeforeFsync bug keeps WAL records in memory before writing them (without fsync). */
-export const LAZY_WAL_MS = 1000;
+/** How long the ackBeforeFsync bug keeps a follower's WAL records in memory before writing them (without
+ *  fsync); below the election timeout, since a follower waits for that write before it applies. */
+export const LAZY_WAL_MS = 500;

@@ -80,6 +80,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** The ackBeforeFsync bug's batches not yet written (see saveLazily), and its timer and write chain. */
   private readonly lazyWal: Array<Pick<Ready, 'hardState' | 'entries'>> = [];
   private lazyFlushTimer?: NodeJS.Timeout;
+  private lazyTimerFlush: Promise<void> = Promise.resolve();
   private lazyFlush: Promise<void> = Promise.resolve();
   private lastLeader: NodeId = '';
   private lastTerm = 0;
@@ -207,9 +208,16 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       await this.flushLazyWal();
       await this.installSnapshot(rd.snapshot);
     }
-    if (BUGS.ackBeforeFsync) this.saveLazily(rd);
-    else if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
-    if (late.length > 0) this.opts.send(late);
+    if (BUGS.ackBeforeFsync && this.raft.role !== StateRole.Leader) {
+      // The Jepsen self-test's broken build only (BUGS is all false in every real build): see saveLazily.
+      this.saveLazily(rd);
+      if (late.length > 0) this.opts.send(late);
+      if (rd.committed.length > 0 && this.lazyWal.length > 0) await this.lazyTimerFlush;
+    } else {
+      if (BUGS.ackBeforeFsync) await this.flushLazyWal();
+      if (rd.hardState || rd.entries.length > 0) await wal.save(rd.hardState, rd.entries, rd.mustSync);
+      if (late.length > 0) this.opts.send(late);
+    }
     if (rd.committed.length > 0) {
       const output = await stateMachine.apply(rd.committed);
       // A membership change takes effect once applied, in log order, before advance() (as etcd-raft asks).
@@ -227,23 +235,35 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   /**
    * The ackBeforeFsync bug of the Jepsen self-test's broken build (never in a real build: BUGS is all false):
-   * the batch is queued in memory and written, without fsync, up to LAZY_WAL_MS later, while the loop goes on
-   * as if it were durable.
+   * a follower queues the batch in memory and answers at once — votes and append acknowledgements promise
+   * what is not written — and writes the queue, without fsync, when a timer LAZY_WAL_MS later fires. It
+   * applies committed entries only after that write, so that its store never runs ahead of its log (a
+   * restart would refuse that, and the bug would show as a dead member instead of lost writes). SIGKILL
+   * loses the queue: acknowledged writes that only the killed followers held are gone.
    */
   private saveLazily(rd: Ready): void {
     if (!rd.hardState && rd.entries.length === 0) return;
     this.lazyWal.push({ hardState: rd.hardState, entries: rd.entries });
-    this.lazyFlushTimer ??= setTimeout(() => {
-      this.lazyFlushTimer = undefined;
-      this.lazyFlush = this.lazyFlush.then(() => this.flushLazyWal()).catch((err: Error) => this.fail(err));
-    }, LAZY_WAL_MS);
+    if (this.lazyFlushTimer !== undefined) return;
+    this.lazyTimerFlush = new Promise<void>((resolve) => {
+      this.lazyFlushTimer = setTimeout(() => {
+        this.lazyFlushTimer = undefined;
+        this.flushLazyWal().then(resolve, (err: Error) => {
+          this.fail(err);
+          resolve();
+        });
+      }, LAZY_WAL_MS);
+    });
   }
 
-  private async flushLazyWal(): Promise<void> {
-    while (this.lazyWal.length > 0) {
-      const b = this.lazyWal.shift();
-      if (b) await this.opts.wal.save(b.hardState, b.entries, false);
-    }
+  /** Writes the queued batches in order (one chain, whoever asks: the timer, a role change, a snapshot). */
+  private flushLazyWal(): Promise<void> {
+    this.lazyFlush = this.lazyFlush.then(async () => {
+      for (let b = this.lazyWal.shift(); b !== undefined; b = this.lazyWal.shift()) {
+        await this.opts.wal.save(b.hardState, b.entries, false);
+      }
+    });
+    return this.lazyFlush;
   }
 
   private async installSnapshot(s: Snapshot): Promise<void> {
@@ -342,8 +362,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.stopped = true;
     await this.loopDone.catch(() => undefined);
     if (this.lazyFlushTimer) clearTimeout(this.lazyFlushTimer);
-    await this.lazyFlush;
-    await this.flushLazyWal();
+    await this.flushLazyWal().catch(() => undefined);
     // A snapshot being written finishes (its file is complete or absent), so the store can be closed.
     await this.snapshotWrite;
   }
