@@ -1,5 +1,8 @@
 // npm run jepsen -- check --workload register --history FILE [--format jsonl|jepsen-log|kv-edn] [--budget-ms N]
 //                        [--workers N] [--json] [--max-ops N]
+// npm run jepsen -- check --workload set|append|watch|lock|lock-unfenced --history FILE [--budget-ms N] [--json]
+// npm run jepsen -- run [options]        (run/options.ts)
+// npm run jepsen -- selftest [options]   (broken/selftest.ts)
 //
 // Exit codes: 0 valid, 1 invalid (the smallest failing key and its operations are printed), 2 unknown or error.
 
@@ -7,23 +10,31 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_BUDGET_MS, checkLinearizable, formatResult, type CheckResult } from './checker/linearizable';
 import type { ModelName } from './checker/models';
 import { FORMATS, parseHistory, type HistoryFormat } from './formats';
-import { HistoryError, pairHistory } from './history';
+import { HistoryError, pairHistory, type HistoryEvent } from './history';
+import { runSelftestCommand, SELFTEST_USAGE } from './broken/selftest';
+import { RUN_USAGE, UsageError, parseRunArgs } from './run/options';
+import { combineVerdicts, formatSummary, runJepsen } from './run/runner';
+import { createWorkload, WORKLOAD_NAMES } from './workloads/index';
 
 export const EXIT_VALID = 0;
 export const EXIT_INVALID = 1;
 export const EXIT_UNKNOWN = 2;
 
 const WORKLOADS: Record<string, ModelName> = { register: 'register', kv: 'kv' };
+/** Workloads whose histories their own checkers read (workloads/): every one but register, which has the richer output above. */
+const OTHER_WORKLOADS = WORKLOAD_NAMES.filter((w) => w !== 'register');
 
 const USAGE = `usage:
-  npm run jepsen -- check --workload register|kv --history FILE [options]
-      --format jsonl|jepsen-log|kv-edn   history format (default jsonl; kv-edn implies --workload kv)
+  npm run jepsen -- check --workload register|kv|${OTHER_WORKLOADS.join('|')} --history FILE [options]
+      --format jsonl|jepsen-log|kv-edn   history format (default jsonl; kv-edn implies --workload kv;
+                                         only jsonl for the workloads other than register and kv)
       --budget-ms N                      time budget per key (default ${DEFAULT_BUDGET_MS}); exhausted: unknown
       --workers N                        worker threads (default: one per core; 0: none)
       --max-ops N                        print at most N operations of the failing key (default: all)
       --json                             print the result as JSON
   exit status: 0 valid, 1 invalid, 2 unknown or error
-  (npm run jepsen -- run ...: the cluster harness, nemeses and other workloads are not built yet)`;
+${RUN_USAGE}
+${SELFTEST_USAGE}`;
 
 export interface Io {
   out: (s: string) => void;
@@ -34,8 +45,6 @@ const defaultIo: Io = {
   out: (s) => process.stdout.write(s + '\n'),
   err: (s) => process.stderr.write(s + '\n'),
 };
-
-class UsageError extends Error {}
 
 interface CheckArgs {
   workload?: string;
@@ -103,6 +112,30 @@ function jsonResult(r: CheckResult): string {
   return JSON.stringify(r, (_k, v) => (v === Infinity ? null : v), 2);
 }
 
+/** `check` for the workloads with their own checkers (set, append, watch, lock): each checker's verdict and summary. */
+async function checkOther(workload: string, a: CheckArgs, io: Io): Promise<number> {
+  if (a.format !== 'jsonl') throw new UsageError(`--workload ${workload} reads jsonl histories only, got --format ${a.format}`);
+  const path = a.history as string;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    io.err(`error: cannot read ${path}: ${(e as Error).message}`);
+    return EXIT_UNKNOWN;
+  }
+  const events: HistoryEvent[] = parseHistory(text, 'jsonl', path);
+  pairHistory(events, path); // refuses a malformed history with the line, before any checker sees it
+  const results = await createWorkload(workload).check(events, { budgetMs: a.budgetMs, workers: a.workers ?? 1 });
+  const verdict = combineVerdicts(results);
+  if (a.json) io.out(JSON.stringify({ verdict, results }, (_k, v: unknown) => (v === Infinity ? null : v), 2));
+  else {
+    io.out(`${verdict}: ${workload} history ${path}`);
+    // summaries usually open with their verdict already
+    for (const r of results) io.out(`  ${r.checker}: ${r.summary.startsWith(r.verdict) ? r.summary : `${r.verdict}: ${r.summary}`}`);
+  }
+  return verdict === 'valid' ? EXIT_VALID : verdict === 'invalid' ? EXIT_INVALID : EXIT_UNKNOWN;
+}
+
 /** Runs the CLI; resolves to the exit status. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -112,19 +145,20 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return cmd === undefined ? EXIT_UNKNOWN : EXIT_VALID;
     }
     if (cmd === 'run') {
-      io.err('jepsen run: the cluster harness is not built yet (issue 7, later part); only `check` is available');
-      return EXIT_UNKNOWN;
+      const result = await runJepsen(parseRunArgs(rest));
+      io.out(formatSummary(result));
+      return result.exitCode;
     }
+    if (cmd === 'selftest') return await runSelftestCommand(rest, io);
     if (cmd !== 'check') throw new UsageError(`unknown command ${cmd}`);
     const a = parseCheckArgs(rest);
     if (!a.history) throw new UsageError('--history FILE is required');
     const workload = a.workload ?? (a.format === 'kv-edn' ? 'kv' : undefined);
-    if (!workload) throw new UsageError('--workload is required (register, or kv for the kv fixtures)');
+    if (!workload) throw new UsageError(`--workload is required (register, ${OTHER_WORKLOADS.join(', ')}, or kv for the kv fixtures)`);
+    if (OTHER_WORKLOADS.includes(workload)) return await checkOther(workload, a, io);
     const model = WORKLOADS[workload];
     if (!model) {
-      throw new UsageError(
-        `--workload ${workload}: only register (read/write/cas) and kv (get/put/append) can be checked so far`,
-      );
+      throw new UsageError(`--workload must be one of register, ${OTHER_WORKLOADS.join(', ')}, kv; got ${workload}`);
     }
     if (a.format === 'kv-edn' && model !== 'kv') throw new UsageError('kv-edn histories hold get/put/append: use --workload kv');
     let text: string;
