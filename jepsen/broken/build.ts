@@ -4,6 +4,7 @@
 
 import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { repoRoot } from '../db/keel';
 
 /** The bugs as the CLI names them (--broken NAME), and the switch of src/bugs.ts each turns on. */
 export const BUG_SWITCHES = {
@@ -19,14 +20,8 @@ export function isBugName(s: string): s is BugName {
   return Object.prototype.hasOwnProperty.call(BUG_SWITCHES, s);
 }
 
-/** The repository root: jepsen/broken/ in the sources, dist-bench/jepsen/broken/ once compiled. */
-export function repoRoot(): string {
-  for (const up of ['../..', '../../..']) {
-    const dir = resolve(__dirname, up);
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'jepsen'))) return dir;
-  }
-  throw new Error(`cannot find the repository root above ${__dirname}`);
-}
+/** The repository root (above jepsen/broken/ in the sources and dist-bench/jepsen/broken/ once compiled). */
+export { repoRoot };
 
 /**
  * The text of a bugs.js with `bug` on and every other switch off. Every other export of the production
