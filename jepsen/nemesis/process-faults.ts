@@ -1,6 +1,8 @@
 // Faults on member processes: SIGKILL + restart, SIGSTOP + SIGCONT, and a damaged WAL tail before a restart.
 // Each remembers the members it acted on, so `stop` repairs exactly those (and a second `stop` does nothing).
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Nemesis, NemesisContext, NemesisEvent, Rng } from '../types';
 import { errorText, event, leaderOrNone, majoritySize, minoritySize, onEach, runningMembers, weighted } from './common';
 
@@ -82,9 +84,22 @@ export class PauseNemesis implements Nemesis {
  * member must repair the tail or refuse to start with a clear error; a refusal is recorded in the stop
  * event and the run goes on without that member (never silently wrong data, never a crashed harness).
  */
+/** The directory holding a member's WAL segments: Keel's <data-dir>/wal, etcd's <data-dir>/member/wal. */
+function walDirOf(dataDir: string): string | undefined {
+  for (const dir of [path.join(dataDir, 'wal'), path.join(dataDir, 'member', 'wal')]) if (fs.existsSync(dir)) return dir;
+  return undefined;
+}
+
+/**
+ * Damages a killed member's WAL tail, then restarts it. A member may repair a torn tail or refuse damage with an
+ * error naming the WAL — both are right (what would be wrong is serving different data, which the checkers
+ * look for). A refusal is recorded as such; then, as an operator restoring the log from a backup would, the
+ * nemesis puts back the WAL as it was before the damage and restarts the member, so that the cluster keeps its
+ * members and a later fault cannot cost it its quorum for good.
+ */
 export class CorruptNemesis implements Nemesis {
   readonly kind = 'corrupt' as const;
-  private victim: string | undefined;
+  private victim: { node: string; walDir?: string; backup?: string } | undefined;
 
   async start(ctx: NemesisContext): Promise<NemesisEvent> {
     const running = runningMembers(ctx.cluster);
@@ -96,7 +111,15 @@ export class CorruptNemesis implements Nemesis {
     } catch (err) {
       return event('start', this.kind, { node, mode }, [`kill ${node}: ${errorText(err)}`]);
     }
-    this.victim = node;
+    const dataDir = ctx.cluster.nodes.find((n) => n.name === node)?.dataDir;
+    const walDir = dataDir === undefined ? undefined : walDirOf(dataDir);
+    this.victim = { node };
+    if (walDir !== undefined) {
+      const backup = `${walDir}.before-corrupt`;
+      fs.rmSync(backup, { recursive: true, force: true });
+      fs.cpSync(walDir, backup, { recursive: true });
+      this.victim = { node, walDir, backup };
+    }
     try {
       const damage = await ctx.cluster.corruptWal(node, mode, ctx.rng);
       return event('start', this.kind, { node, mode, damage });
@@ -106,14 +129,28 @@ export class CorruptNemesis implements Nemesis {
   }
 
   async stop(ctx: NemesisContext): Promise<NemesisEvent> {
-    const node = this.victim;
+    const v = this.victim;
     this.victim = undefined;
-    if (node === undefined) return event('stop', this.kind, { node: null });
+    if (v === undefined) return event('stop', this.kind, { node: null });
     try {
-      await ctx.cluster.restart(node);
-      return event('stop', this.kind, { node, restarted: true });
+      await ctx.cluster.restart(v.node);
+      if (v.backup) fs.rmSync(v.backup, { recursive: true, force: true });
+      return event('stop', this.kind, { node: v.node, restarted: true });
     } catch (err) {
-      return event('stop', this.kind, { node, restarted: false }, [`${node} refused to restart on its damaged WAL: ${errorText(err)}`]);
+      const refused = errorText(err);
+      if (v.walDir === undefined || v.backup === undefined) {
+        return event('stop', this.kind, { node: v.node, restarted: false, refused }, [`${v.node} stays down: no WAL backup to restore`]);
+      }
+      try {
+        fs.rmSync(v.walDir, { recursive: true, force: true });
+        fs.renameSync(v.backup, v.walDir);
+        await ctx.cluster.restart(v.node);
+        return event('stop', this.kind, { node: v.node, restarted: true, refused, restoredWal: true });
+      } catch (err2) {
+        return event('stop', this.kind, { node: v.node, restarted: false, refused, restoredWal: true }, [
+          `${v.node} did not restart even with its WAL restored: ${errorText(err2)}`,
+        ]);
+      }
     }
   }
 }

@@ -1,6 +1,9 @@
 // The nemeses and their schedule, against a fake cluster that records what it is asked to do (the real
 // processes are the runner's tests' business) and a real Net whose proxies listen on 127.0.0.1.
 
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t, { type Test } from 'tap';
 import { CorruptNemesis, KillNemesis, chooseKill } from '../../jepsen/nemesis/process-faults';
 import { MembershipNemesis } from '../../jepsen/nemesis/admin-faults';
@@ -78,7 +81,7 @@ class FakeCluster implements ClusterUnderTest {
   async restart(name: string): Promise<void> {
     await new Promise((r) => setImmediate(r));
     this.calls.push(`restart ${name}`);
-    if (this.refuseRestart.has(name)) throw new Error('exit status 1: wal: bad record in 0000-0001.wal at offset 812');
+    if (this.refuseRestart.delete(name)) throw new Error('exit status 1: wal: bad record in 0000-0001.wal at offset 812');
     this.states.set(name, 'running');
   }
   pause(name: string): void {
@@ -348,10 +351,31 @@ t.test('fault errors are recorded, never thrown; a refused restart leaves the me
   t.ok(cluster.calls.indexOf(`kill ${victim}`) < cluster.calls.findIndex((c) => c.startsWith(`corrupt ${victim}`)), 'killed before its WAL is damaged');
   cluster.refuseRestart.add(victim);
   const stopped = await corrupt.stop(ctx);
-  t.match(stopped.error, new RegExp(`${victim} refused to restart on its damaged WAL: exit status 1: wal: bad record`));
-  t.same(stopped.value, { node: victim, restarted: false });
+  t.match(stopped.error, new RegExp(`${victim} stays down: no WAL backup to restore`));
+  t.match(stopped.value, { node: victim, restarted: false, refused: /exit status 1: wal: bad record/ });
   t.equal(cluster.state(victim), 'killed');
   t.same((await corrupt.stop(ctx)).value, { node: null }, 'stop is idempotent');
+  await cluster.restart(victim);
+
+  // With a WAL on disk: the refusal is recorded, the WAL as it was before the damage is put back, and the
+  // member restarted.
+  const dataRoot = mkdtempSync(path.join(os.tmpdir(), 'keel-nemesis-wal-'));
+  t.teardown(() => rmSync(dataRoot, { recursive: true, force: true }));
+  for (const n of cluster.nodes) {
+    (n as { dataDir: string }).dataDir = path.join(dataRoot, n.name);
+    mkdirSync(path.join(n.dataDir, 'wal'), { recursive: true });
+    writeFileSync(path.join(n.dataDir, 'wal', '0000-0001.wal'), `original log of ${n.name}`);
+  }
+  const again = await corrupt.start(ctx);
+  const v2 = (again.value as { node: string }).node;
+  const walFile = path.join(dataRoot, v2, 'wal', '0000-0001.wal');
+  writeFileSync(walFile, 'damaged'); // what the fake's corruptWal would have done to a real file
+  cluster.refuseRestart.add(v2);
+  const healed = await corrupt.stop(ctx);
+  t.equal(healed.error, undefined, 'a refusal is the right answer, not an error of the fault');
+  t.match(healed.value, { node: v2, restarted: true, restoredWal: true, refused: /wal: bad record/ });
+  t.equal(readFileSync(walFile, 'utf8'), `original log of ${v2}`, 'the WAL as it was before the damage');
+  t.equal(cluster.state(v2), 'running');
 
   // A nemesis that throws (here: kill on a cluster whose members() fails) is recorded with its error.
   const broken = Object.create(cluster) as FakeCluster;
