@@ -6,7 +6,8 @@
 // fenced write is a Txn guarded by mod_revision("lock/owner") == token, so a client whose lease expired while
 // it was paused (its key deleted, maybe re-created by the next owner) cannot write: the compare fails. The
 // `unfenced` variant writes with a plain put, and so shows what a lock without fencing allows under pauses;
-// its checker reports those violations as expected.
+// its checker reports those violations as expected. The pauses that matter are the clients' own (see
+// CLIENT_PAUSE_PROBABILITY): one cycle in eight stalls past its lease's TTL between acquiring and writing.
 //
 // Keys: "lock/owner" and "lock/data" (see lockKeys). Recorded: f "acquire" (ok value: the ownership revision),
 // "fenced-write" (invoked with that revision; ok value {owner: that revision, revision: the write's commit
@@ -35,6 +36,10 @@ export interface LockOptions {
 }
 
 const FINAL_READ_MS = 15_000;
+/** Share of lock cycles whose client stalls past its lease's TTL between acquiring and writing. */
+const CLIENT_PAUSE_PROBABILITY = 1 / 8;
+/** How far past the TTL such a stall lasts (the server expires a lease a little after its TTL). */
+const CLIENT_PAUSE_EXTRA_MS = 1500;
 
 export class LockWorkload implements Workload {
   readonly name: string;
@@ -87,6 +92,14 @@ export class LockWorkload implements Workload {
       });
       if (acquired !== 'ok' || token === undefined) return;
       const rev = token;
+      // A client pause, as in a stop-the-world GC between taking a lock and using it (Kleppmann's example for
+      // fencing tokens): one cycle in eight stops keeping its lease alive and stalls past the TTL before it
+      // writes, so that the lock has meanwhile expired and may have passed to another client. Pausing a
+      // server does not do it: a paused leader's leases do not expire meanwhile.
+      if (ctx.rng.next() < CLIENT_PAUSE_PROBABILITY) {
+        keepAlive.stop();
+        await sleep(this.ttlSec * 1000 + CLIENT_PAUSE_EXTRA_MS, ctx.signal);
+      }
       const writes = 1 + ctx.rng.int(2);
       for (let i = 0; i < writes; i++) {
         await sleep(ctx.rng.int(50), ctx.signal);
