@@ -78,6 +78,9 @@ export async function perform(
     } else {
       outcome = 'fail';
       c.fail(r.fail);
+      // A body that caught an error of its own first step (the append workload's reads) reports it as a
+      // failure: the member may be down all the same, so move on and pause as for a thrown error.
+      errored = UNAVAILABLE.test(r.fail);
     }
   } catch (err) {
     errored = true;
@@ -104,6 +107,9 @@ export async function perform(
  * Runs `count` logical clients until the run's signal aborts, each calling `step` in a loop. A step that
  * throws (a harness bug, not an operation error: those are recorded by perform) stops the run with that error.
  */
+/** gRPC statuses of a failure that says the member could not serve, rather than that a compare failed. */
+const UNAVAILABLE = /\b(UNAVAILABLE|DEADLINE_EXCEEDED|CANCELLED)\b/;
+
 export async function runClients(
   ctx: WorkloadContext,
   pool: KvPool,
