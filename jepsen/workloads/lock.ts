@@ -18,7 +18,7 @@ import type { HistoryEvent } from '../history';
 import { checkLock } from '../checker/lock';
 import { errorText, KvPool, type KvConn } from '../client/kv';
 import type { CheckResult, Workload, WorkloadContext } from '../types';
-import { newClient, perform, runClients, sleep, type Client, type OpResult } from './process';
+import { finalRead, perform, runClients, sleep, type Client, type OpResult } from './process';
 
 /** The keys of a lock workload: "lock/owner" and "lock/data" ("lock-unfenced/..." for the variant, so that
  *  the two can run one after the other on one cluster without reading each other's data). */
@@ -35,7 +35,6 @@ export interface LockOptions {
   acquireWaitMs?: number;
 }
 
-const FINAL_READ_MS = 15_000;
 /** Share of lock cycles whose client stalls past its lease's TTL between acquiring and writing. */
 const CLIENT_PAUSE_PROBABILITY = 1 / 8;
 /** How far past the TTL such a stall lasts (the server expires a lease a little after its TTL). */
@@ -177,22 +176,10 @@ export class LockWorkload implements Workload {
 
   /** The final read of lock/data, retried until one answers (bounded). */
   async finish(ctx: WorkloadContext): Promise<void> {
-    const pool = new KvPool({ timeoutMs: ctx.opTimeoutMs });
-    try {
-      const client = newClient(ctx, pool, 0);
-      const deadline = Date.now() + FINAL_READ_MS;
-      for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
-        const outcome = await perform(ctx, pool, client, { f: 'read', key: this.data, value: null, kind: 'read' }, async (c) => {
-          const v = (await c.get(this.data)).value;
-          return { ok: v === null ? [] : safeDecode(v) };
-        });
-        if (outcome === 'ok') return;
-        await sleep(200);
-      }
-      ctx.log(`${this.name}: no final read succeeded within ${FINAL_READ_MS} ms`);
-    } finally {
-      pool.close();
-    }
+    await finalRead(ctx, this.name, this.data, async (c) => {
+      const v = (await c.get(this.data)).value;
+      return { ok: v === null ? [] : safeDecode(v) };
+    });
   }
 
   async check(events: readonly HistoryEvent[]): Promise<CheckResult[]> {

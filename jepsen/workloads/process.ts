@@ -122,3 +122,26 @@ export async function runClients(
   });
   await Promise.all(loops);
 }
+
+/** How long a workload's final read is retried (reads are idempotent) before the run goes on without it. */
+export const FINAL_READ_MS = 15_000;
+
+/**
+ * A workload's final read, recorded as f "read" and retried every 200 ms until one answers or FINAL_READ_MS
+ * (at most 100 attempts) have passed; the checkers say unknown without one.
+ */
+export async function finalRead(ctx: WorkloadContext, name: string, key: string | undefined, body: (conn: KvConn) => Promise<OpResult>): Promise<void> {
+  const pool = new KvPool({ timeoutMs: ctx.opTimeoutMs });
+  try {
+    const client = newClient(ctx, pool, 0);
+    const deadline = Date.now() + FINAL_READ_MS;
+    for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
+      const outcome = await perform(ctx, pool, client, { f: 'read', ...(key === undefined ? {} : { key }), value: null, kind: 'read' }, body);
+      if (outcome === 'ok') return;
+      await sleep(200);
+    }
+    ctx.log(`${name}: no final read succeeded within ${FINAL_READ_MS} ms`);
+  } finally {
+    pool.close();
+  }
+}

@@ -5,12 +5,11 @@ import type { HistoryEvent } from '../history';
 import { checkSet } from '../checker/set';
 import { KvPool } from '../client/kv';
 import type { CheckResult, Workload, WorkloadContext } from '../types';
-import { newClient, perform, runClients, sleep } from './process';
+import { finalRead, perform, runClients } from './process';
 
 export const SET_PREFIX = 'set/';
 
 /** How long finish() keeps trying the final read (every failed attempt is recorded) before giving up. */
-const FINAL_READ_MS = 15_000;
 
 export class SetWorkload implements Workload {
   readonly name = 'set';
@@ -33,23 +32,11 @@ export class SetWorkload implements Workload {
 
   /** The final read: a linearizable range over the prefix, retried (reads are idempotent) until one answers. */
   async finish(ctx: WorkloadContext): Promise<void> {
-    const pool = new KvPool({ timeoutMs: ctx.opTimeoutMs });
-    try {
-      const client = newClient(ctx, pool, 0);
-      const deadline = Date.now() + FINAL_READ_MS;
-      for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
-        const outcome = await perform(ctx, pool, client, { f: 'read', value: null, kind: 'read' }, async (conn) => {
-          const r = await conn.range(SET_PREFIX);
-          const values = r.kvs.map((kv) => decode(kv.key.slice(SET_PREFIX.length))).sort(compareValues);
-          return { ok: values };
-        });
-        if (outcome === 'ok') return;
-        await sleep(200);
-      }
-      ctx.log(`set: no final read succeeded within ${FINAL_READ_MS} ms`);
-    } finally {
-      pool.close();
-    }
+    await finalRead(ctx, 'set', undefined, async (conn) => {
+      const r = await conn.range(SET_PREFIX);
+      const values = r.kvs.map((kv) => decode(kv.key.slice(SET_PREFIX.length))).sort(compareValues);
+      return { ok: values };
+    });
   }
 
   async check(events: readonly HistoryEvent[]): Promise<CheckResult[]> {
