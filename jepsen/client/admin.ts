@@ -5,7 +5,7 @@
 // decimal strings (LOADER_OPTIONS: longs String) because they do not fit a double.
 
 import * as grpc from '@grpc/grpc-js';
-import { etcdServices, type EtcdServices } from '../../src/server/grpc/proto';
+import { grpcAddress, serviceClients } from './channel';
 
 /** A failed admin call: `code` is the gRPC status (undefined for a local error), the message etcd's text. */
 export class AdminError extends Error {
@@ -105,32 +105,14 @@ function toMember(w: WireMember): MemberEntry {
 
 /** An admin client for the member at `clientUrl` (http://host:port). */
 export function connectAdmin(clientUrl: string, opts: { timeoutMs?: number } = {}): AdminConn {
-  let u: URL;
-  try {
-    u = new URL(clientUrl);
-  } catch {
-    throw new Error(`connectAdmin: not a URL: ${JSON.stringify(clientUrl)}`);
-  }
-  if (u.protocol !== 'http:' || !u.port) throw new Error(`connectAdmin: expected http://host:port, got ${clientUrl}`);
-  const address = `${u.hostname}:${u.port}`;
+  const address = grpcAddress(clientUrl, 'connectAdmin');
   const defaultTimeout = opts.timeoutMs ?? 5000;
-  const services: EtcdServices = etcdServices();
-  const clients = {} as Record<Service, grpc.Client>;
-  let channel: grpc.Channel | undefined;
   // A member under test is killed and restarted all the time: grpc-js's default reconnect back-off (up to
   // 120 s) would leave the channel refusing calls long after the member is back.
-  const channelOptions: grpc.ChannelOptions = {
+  const clients = serviceClients(address, ['KV', 'Cluster', 'Maintenance'] as const, {
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 1000,
-  };
-  for (const name of ['KV', 'Cluster', 'Maintenance'] as const) {
-    const Ctor = grpc.makeGenericClientConstructor(services[name], name);
-    const creds = grpc.credentials.createInsecure();
-    clients[name] = channel
-      ? new Ctor(address, creds, { channelOverride: channel })
-      : new Ctor(address, creds, channelOptions);
-    channel ??= clients[name].getChannel() as grpc.Channel;
-  }
+  });
   let closed = false;
 
   function unary<T>(service: Service, method: string, req: object, o: AdminCallOptions | undefined): Promise<T> {

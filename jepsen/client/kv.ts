@@ -9,7 +9,8 @@
 // grpc-js never sent the request at all.
 
 import * as grpc from '@grpc/grpc-js';
-import { etcdServices, SERVICE_NAMES, type EtcdServices } from '../../src/server/grpc/proto';
+import { SERVICE_NAMES, type EtcdServices } from '../../src/server/grpc/proto';
+import { grpcAddress, serviceClients } from './channel';
 
 const Status = grpc.status;
 
@@ -201,7 +202,6 @@ interface WireWatchResponse {
 
 type Unary = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp: unknown) => void) => void;
 type Duplex = (opts?: grpc.CallOptions) => grpc.ClientDuplexStream<object, unknown>;
-type Clients = Record<keyof EtcdServices, grpc.Client>;
 
 /** The end of a key range covering every key with `prefix` (etcd's convention: the prefix, last byte + 1). */
 export function prefixEnd(prefix: string): Buffer {
@@ -275,24 +275,9 @@ export interface ConnectOptions {
 
 /** A client for the member at `clientUrl` (http://host:port); one HTTP/2 channel shared by every service. */
 export function connectKv(clientUrl: string, opts: ConnectOptions = {}): KvConn {
-  let u: URL;
-  try {
-    u = new URL(clientUrl);
-  } catch {
-    throw new Error(`connectKv: not a URL: ${JSON.stringify(clientUrl)}`);
-  }
-  if (u.protocol !== 'http:' || !u.port) throw new Error(`connectKv: expected http://host:port, got ${clientUrl}`);
-  const address = `${u.hostname}:${u.port}`;
+  const address = grpcAddress(clientUrl, 'connectKv');
   const defaultTimeout = opts.timeoutMs ?? 5000;
-  const defs = etcdServices();
-  const clients = {} as Clients;
-  let channel: grpc.Channel | undefined;
-  for (const name of SERVICE_NAMES) {
-    const Ctor = grpc.makeGenericClientConstructor(defs[name], name);
-    const creds = grpc.credentials.createInsecure();
-    clients[name] = channel ? new Ctor(address, creds, { channelOverride: channel }) : new Ctor(address, creds);
-    channel ??= clients[name].getChannel() as grpc.Channel;
-  }
+  const clients = serviceClients(address, SERVICE_NAMES);
   let closed = false;
 
   function unary<T>(service: keyof EtcdServices, method: string, req: object, o: CallOptions | undefined): Promise<T> {
