@@ -205,7 +205,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const m of rd.messages) (SEND_BEFORE_PERSIST.has(m.type) ? early : late).push(m);
     if (early.length > 0) this.opts.send(early);
     if (rd.snapshot) {
-      await this.flushLazyWal();
+      if (BUGS.ackBeforeFsync) await this.flushLazyWal();
       await this.installSnapshot(rd.snapshot);
     }
     if (BUGS.ackBeforeFsync && this.raft.role !== StateRole.Leader) {
@@ -326,7 +326,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const w = this.written;
     if (w === undefined) return;
     this.written = undefined;
-    await this.flushLazyWal();
+    if (BUGS.ackBeforeFsync) await this.flushLazyWal();
     const { index, term } = w.snap.meta;
     // A snapshot installed from the leader meanwhile is newer: this one is of no use any more.
     if (index <= this.snapshotIndex) return;
@@ -361,8 +361,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.stopTimers();
     this.stopped = true;
     await this.loopDone.catch(() => undefined);
-    if (this.lazyFlushTimer) clearTimeout(this.lazyFlushTimer);
-    await this.flushLazyWal().catch(() => undefined);
+    if (BUGS.ackBeforeFsync) {
+      if (this.lazyFlushTimer) clearTimeout(this.lazyFlushTimer);
+      await this.flushLazyWal().catch(() => undefined);
+    }
     // A snapshot being written finishes (its file is complete or absent), so the store can be closed.
     await this.snapshotWrite;
   }
